@@ -1,0 +1,63 @@
+"""Step `apply_chunk`: validate one staged chunk, write it and record ChunkApplied in one transaction."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors.errors import StepFailed
+from actors.staging import chunk_key, decode_chunk
+from events import catalog, records
+from events import log as event_log
+from events.datasets import RowValidator, ValidRow
+from events.db import read_tx, write_tx
+from events.decisions import decide_chunk, failure_budget, threshold_label
+from events.flow import APPLY, Step, next_step
+from events.log import now
+from events.types import ChunkApplied, Event, ThresholdExceeded
+
+if TYPE_CHECKING:
+    from actors.runtime import Runtime
+
+
+def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
+    """Apply chunk `chunk` exactly once: the (ticket, chunk) key makes a second delivery a no-op."""
+    view = rt.view(ticket)
+    if view is None or chunk is None or next_step(view) != Step(APPLY, chunk):
+        return
+    assert view.spec is not None and view.parsed is not None
+    spec = view.spec
+    row = rt.ticket(ticket)
+    with read_tx(rt.engine) as conn:
+        dataset = catalog.dataset_by_id(conn, row.dataset_id)
+    if dataset is None:
+        raise StepFailed(f"dataset {spec.dataset!r} no longer exists")
+    key = chunk_key(ticket, chunk)
+    if not rt.blobs.exists(key):
+        raise StepFailed(f"staged chunk {chunk} is missing; the file must be parsed again")
+    staged = decode_chunk(rt.blobs.read_bytes(key))
+    validator = RowValidator(dataset.schema, view.parsed.columns)
+    rows: list[tuple[int, int, ValidRow | str]] = []
+    index = staged.first
+    for line, cells in staged.rows:
+        rows.append((index, line, cells if isinstance(cells, str) else _located(validator.validate(cells), line)))
+        index += 1
+    keys = {r.key for _, _, r in rows if not isinstance(r, str)}
+    atomic = spec.policy == "atomic"
+    budget = failure_budget(spec, view.parsed.total_rows)
+    with write_tx(rt.engine) as conn:
+        existing = records.fetch_existing(conn, dataset.id, keys, staged_ticket=ticket if atomic else None)
+        decision = decide_chunk(rows, existing, spec.mode, view.failed, budget, view.threshold_exceeded)
+        records.write(conn, dataset.id, ticket, view.uuid, decision.writes, staged=atomic)
+        at = now()
+        new: list[Event] = [
+            ChunkApplied(at=at, chunk=chunk, first=staged.first, runs=tuple(decision.runs), failures=tuple(decision.failures))
+        ]
+        if decision.exceeded and not view.threshold_exceeded:
+            new.append(ThresholdExceeded(at=at, failed=decision.failed, threshold=threshold_label(spec)))
+        event_log.append(conn, ticket, view.seq, new)
+    rt.drive(ticket)
+
+
+def _located(result: ValidRow | str, line: int) -> ValidRow | str:
+    """Prefix a row error with its line so every message names the row."""
+    return f"line {line}: {result}" if isinstance(result, str) else result

@@ -1,0 +1,89 @@
+"""Step `deliver_webhook`: POST the dialect's final status, signed; retry on the documented schedule."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from actors.net import backoff_schedule, deliver, next_delay, redact
+from events import catalog
+from events import log as event_log
+from events.db import read_tx, write_tx
+from events.flow import WEBHOOK, Step, next_step
+from events.log import now
+from events.projections import ImportView
+from events.types import Event, WebhookAbandoned, WebhookAttempted, WebhookDelivered
+
+if TYPE_CHECKING:
+    from actors.runtime import Runtime
+
+logger = logging.getLogger("importer.webhook")
+
+
+def webhook_id(view: ImportView) -> str:
+    """One id per ticket's completion message: the same on every retry and redelivery."""
+    return f"msg_{view.uuid.replace('-', '')}"
+
+
+def render_body(view: ImportView, ticket: catalog.TicketRow, base_url: str) -> bytes:
+    """The dialect's final status document (the native import JSON when the dialect has none)."""
+    from app.dialects import WEBHOOK_RENDERERS
+    from app.native_views import render_import
+
+    dialect = view.spec.dialect if view.spec else "native"
+    renderer = WEBHOOK_RENDERERS.get(dialect)
+    if renderer is not None:
+        return renderer(view, ticket, base_url)
+    return msgspec.json.encode({"type": "import.finished", "data": render_import(view)})
+
+
+def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
+    """Make one delivery attempt and record it; schedule the next or give up."""
+    view = rt.view(ticket)
+    if view is None or view.spec is None or view.spec.callback_url is None or next_step(view) != Step(WEBHOOK):
+        return
+    row = rt.ticket(ticket)
+    with read_tx(rt.engine) as conn:
+        tenant = catalog.get_tenant(conn, row.tenant_id)
+    assert tenant is not None
+    url = view.spec.callback_url
+    body = render_body(view, row, rt.settings.public_url.rstrip("/"))
+    msg_id = webhook_id(view)
+    number = view.webhook.attempts + 1
+    result = deliver(
+        url, body, secret=tenant.webhook_secret, msg_id=msg_id, timestamp=int(time.time()),
+        allow=rt.allow, timeout=rt.settings.webhook_timeout,
+    )
+    at = now()
+    new: list[Event] = [
+        WebhookAttempted(
+            at=at, url=redact(url), attempt=number, webhook_id=msg_id, status=result.status,
+            error=result.error, duration_ms=result.duration_ms,
+        )
+    ]
+    delay: float | None = None
+    if result.ok:
+        new.append(WebhookDelivered(at=at, attempt=number))
+    else:
+        delay = next_delay(backoff_schedule(rt.settings.webhook_schedule), view.webhook.round_attempts + 1)
+        if delay is None:
+            new.append(WebhookAbandoned(at=at, attempts=number))
+    with write_tx(rt.engine) as conn:
+        event_log.append(conn, ticket, view.seq, new)
+    if delay is not None:
+        logger.info("webhook attempt %d got %s; next in %.1fs", number, result.status or result.error, delay)
+        rt.actors[WEBHOOK].send_with_options(args=(ticket,), delay=int(delay * 1000))
+
+
+def due(view: ImportView, schedule: tuple[float, ...], at: float) -> bool:
+    """Whether a pending delivery is due again (so a periodic re-drive keeps to the schedule)."""
+    last = view.webhook.last_attempt_at
+    n = view.webhook.round_attempts
+    if last is None or n == 0:
+        return True
+    if n > len(schedule):
+        return True
+    return at >= last.timestamp() + schedule[n - 1] * 1.25

@@ -1,0 +1,46 @@
+"""Step `finalize`: end the import (merge or roll back atomic staging) and record the terminal event."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from events import log as event_log
+from events import records
+from events.db import write_tx
+from events.flow import FINALIZE, Step, next_step
+from events.log import now
+from events.types import Event, ImportCompleted, ImportFailed, RolledBack
+
+if TYPE_CHECKING:
+    from actors.runtime import Runtime
+
+
+def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
+    """Commit or discard the import's effect and append its terminal event, in one transaction."""
+    view = rt.view(ticket)
+    if view is None or next_step(view) != Step(FINALIZE) or view.spec is None:
+        return
+    atomic = view.spec.policy == "atomic"
+    row = rt.ticket(ticket)
+    at = now()
+    new: list[Event]
+    with write_tx(rt.engine) as conn:
+        if view.terminal:  # ended early (canceled, failed): discard what an atomic import staged
+            records.discard_staged(conn, ticket)
+            new = [RolledBack(at=at, rows=view.staged_rows)]
+        elif view.threshold_exceeded:
+            skipped = max(0, (view.total_rows or 0) - view.rows_seen)
+            reason = view.reason or "error threshold exceeded"
+            new = []
+            if atomic:
+                records.discard_staged(conn, ticket)
+                new.append(RolledBack(at=at, rows=view.created + view.updated))
+                reason += "; no records were added or updated"
+            new.append(ImportFailed(at=at, reason=reason, skipped=skipped))
+        else:
+            if atomic:
+                records.merge_staged(conn, row.dataset_id, ticket)
+            new = [ImportCompleted(at=at)]
+        event_log.append(conn, ticket, view.seq, new)
+    rt.blobs.delete_tree(f"chunks/{ticket}")
+    rt.drive(ticket)

@@ -1,0 +1,98 @@
+"""Step `parse_file`: read the stored file once, map its columns, stage its rows in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from actors.errors import StepFailed
+from actors.readers import BadRow, FileInfo, ReaderError, inspect_file, read_rows
+from actors.staging import StagedChunk, StagedRow, chunk_key, encode_chunk
+from events import catalog
+from events import log as event_log
+from events.datasets import RowValidator, SchemaError
+from events.db import read_tx, write_tx
+from events.flow import PARSE, Step, next_step
+from events.log import now
+from events.mapping import Columns, resolve_columns
+from events.types import FileParsed, ImportSpec
+
+if TYPE_CHECKING:
+    from actors.runtime import Runtime
+
+
+def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
+    """Parse the ticket's file, stage its chunks, record FileParsed (or fail the ticket)."""
+    view = rt.view(ticket)
+    if view is None or next_step(view) != Step(PARSE) or view.spec is None or view.file is None:
+        return  # a stale or duplicate message: the step is done or not due
+    row = rt.ticket(ticket)
+    with read_tx(rt.engine) as conn:
+        dataset = catalog.dataset_by_id(conn, row.dataset_id)
+    if dataset is None:
+        raise StepFailed(f"dataset {view.spec.dataset!r} no longer exists")
+    spec = view.spec
+    path = rt.blobs.path(view.file.blob)
+    try:
+        info = inspect_file(
+            path, separator=spec.separator, encoding=spec.encoding, sheet=spec.sheet,
+            max_unpacked_bytes=rt.settings.max_unpacked_bytes,
+        )
+        columns = resolve_columns(dataset.schema, spec, info.first_row)
+        RowValidator(dataset.schema, columns.fields)  # refuses missing required columns up front
+        total, chunks = _stage(rt, ticket, path, info, spec, columns)
+    except (ReaderError, SchemaError) as exc:
+        raise StepFailed(str(exc)) from exc
+    header = tuple(c or "" for c in info.first_row) if spec.headers else ()
+    event = FileParsed(
+        at=now(), total_rows=total, chunks=chunks, header=header, columns=columns.fields,
+        ignored_columns=columns.ignored, format=info.format, separator=info.separator,
+        encoding=info.encoding, sheet=info.sheet,
+    )
+    with write_tx(rt.engine) as conn:
+        event_log.append(conn, ticket, view.seq, [event])
+    rt.drive(ticket)
+
+
+def _stage(rt: Runtime, ticket: int, path: object, info: FileInfo, spec: ImportSpec, columns: Columns) -> tuple[int, int]:
+    """Write the file's data rows as chunks; returns (rows, chunks)."""
+    size = rt.settings.chunk_size
+    total = chunks = 0
+    batch: list[StagedRow] = []
+    for staged in _project(read_rows(path, info, max_unpacked_bytes=rt.settings.max_unpacked_bytes), spec, columns, info.format):
+        batch.append(staged)
+        if len(batch) == size:
+            rt.blobs.write_bytes(chunk_key(ticket, chunks), encode_chunk(StagedChunk(total, batch)))
+            total += len(batch)
+            chunks += 1
+            batch = []
+    if batch:
+        rt.blobs.write_bytes(chunk_key(ticket, chunks), encode_chunk(StagedChunk(total, batch)))
+        total += len(batch)
+        chunks += 1
+    return total, chunks
+
+
+def _project(
+    rows: Iterator[tuple[int, list[str | None]] | BadRow], spec: ImportSpec, columns: Columns, fmt: str
+) -> Iterator[StagedRow]:
+    """Each data row as (line, cells for the mapped fields) or (line, what is wrong with it)."""
+    indices = columns.indices
+    width = columns.width
+    first = spec.headers
+    for item in rows:
+        if first:
+            first = False
+            continue  # the header row
+        if isinstance(item, BadRow):
+            yield (item.line, f"line {item.line}: {item.message}")
+            continue
+        line, cells = item
+        n = len(cells)
+        if width is not None and n != width:
+            extra_empty = n > width and all(c is None or c == "" for c in cells[width:])
+            short_sheet = n < width and fmt != "csv"  # spreadsheets drop trailing empty cells
+            if not (extra_empty or short_sheet):
+                yield (line, f"line {line}: {n} values, but the header has {width} columns")
+                continue
+        yield (line, [cells[i] if i < n else None for i in indices])

@@ -1,0 +1,100 @@
+"""The actors: each pipeline step wrapped with the same retry and give-up rules."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from actors import apply_chunk, deliver_webhook, download, finalize, parse_file
+from actors.broker import QUEUE
+from actors.errors import StepFailed
+from app.logs import ticket_context
+from events import log as event_log
+from events.db import write_tx
+from events.flow import APPLY, DOWNLOAD, FINALIZE, PARSE, WEBHOOK
+from events.log import now
+from events.types import Event, ImportFailed, WebhookAbandoned
+
+if TYPE_CHECKING:
+    from actors.runtime import Runtime
+
+logger = logging.getLogger("importer.pipeline")
+
+StepFn = Callable[["Runtime", int, int | None], None]
+
+STEPS: dict[str, StepFn] = {
+    DOWNLOAD: download.run,
+    PARSE: parse_file.run,
+    APPLY: apply_chunk.run,
+    FINALIZE: finalize.run,
+    WEBHOOK: deliver_webhook.run,
+}
+
+
+def declare_actors(rt: Runtime) -> dict[str, dramatiq.Actor[Any, Any]]:
+    """Bind every step to this runtime's broker as a dramatiq actor."""
+    return {
+        name: dramatiq.Actor(
+            _handler(rt, name, fn),
+            broker=rt.broker,
+            actor_name=name,
+            queue_name=QUEUE,
+            priority=0,
+            options={},
+        )
+        for name, fn in STEPS.items()
+    }
+
+
+def _handler(rt: Runtime, name: str, fn: StepFn) -> Callable[..., None]:
+    from actors.runtime import retry_conflicts
+
+    def handle(ticket: int, chunk: int | None = None) -> None:
+        from app.metrics import step_timer
+
+        with ticket_context(ticket, name), step_timer(rt, name) as timing:
+            try:
+                retry_conflicts(lambda: fn(rt, ticket, chunk))
+            except StepFailed as exc:
+                timing.outcome = "failed"
+                logger.warning("step %s failed for good: %s", name, exc)
+                give_up(rt, ticket, str(exc))
+            except Exception as exc:
+                message = CurrentMessage.get_current_message()
+                retries = int(message.options.get("retries", 0)) if message else 0
+                if retries < rt.settings.max_retries:
+                    logger.warning("step %s raised %s (attempt %d); retrying", name, type(exc).__name__, retries + 1)
+                    raise
+                logger.exception("step %s gave up after %d attempts", name, retries + 1)
+                timing.outcome = "failed"
+                give_up(rt, ticket, f"internal error in step {name} after {retries + 1} attempts: {type(exc).__name__}: {exc}"[:500])
+
+    handle.__name__ = name
+    handle.__qualname__ = name
+    return handle
+
+
+def give_up(rt: Runtime, ticket: int, reason: str) -> None:
+    """End a ticket that cannot go on: failed if still running, callback abandoned if already over."""
+    from actors.runtime import retry_conflicts
+
+    def attempt() -> None:
+        view = rt.view(ticket)
+        if view is None:
+            return
+        new: list[Event]
+        if not view.terminal:
+            new = [ImportFailed(at=now(), reason=reason, skipped=max(0, (view.total_rows or 0) - view.rows_seen))]
+        elif view.spec and view.spec.callback_url and view.webhook.delivered_at is None and not view.webhook.abandoned:
+            new = [WebhookAbandoned(at=now(), attempts=view.webhook.attempts)]
+        else:
+            return
+        with write_tx(rt.engine) as conn:
+            event_log.append(conn, ticket, view.seq, new)
+
+    retry_conflicts(attempt)
+    rt.drive(ticket)

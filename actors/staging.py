@@ -1,0 +1,34 @@
+"""Staged chunks: parsed rows in a compact binary form, written once by parse, read by apply."""
+
+from __future__ import annotations
+
+import msgspec
+
+# A staged row: (line in the file, cells for the mapped fields) or (line, error message).
+StagedRow = tuple[int, list[str | None] | str]
+
+
+class StagedChunk(msgspec.Struct, array_like=True):
+    """One chunk of rows; `first` is the data-row index of its first row."""
+
+    first: int
+    rows: list[StagedRow]
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(StagedChunk)
+
+
+def chunk_key(ticket: int, chunk: int) -> str:
+    """Where a ticket's chunk lives in the blob store."""
+    return f"chunks/{ticket}/{chunk}.msgpack"
+
+
+def encode_chunk(chunk: StagedChunk) -> bytes:
+    """Serialise a chunk."""
+    return _encoder.encode(chunk)
+
+
+def decode_chunk(data: bytes) -> StagedChunk:
+    """Deserialise a chunk."""
+    return _decoder.decode(data)

@@ -1,0 +1,75 @@
+"""A small native-API client for `importer submit`: upload, then poll with a progress bar."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+
+def submit_file(
+    url: str,
+    token: str,
+    path: Path,
+    *,
+    dataset: str,
+    mode: str,
+    policy: str,
+    threshold: str | None,
+    headers: bool,
+    separator: str | None,
+    wait: bool,
+    poll_interval: float = 0.5,
+) -> int:
+    """Upload `path`; returns the process exit code (0 ok, 1 import failed/canceled, 2 refused)."""
+    console = Console(stderr=True)
+    auth = {"Authorization": f"Bearer {token}"}
+    fields = {"dataset": dataset, "mode": mode, "policy": policy, "headers": "true" if headers else "false"}
+    if threshold:
+        fields["threshold"] = threshold
+    if separator:
+        fields["separator"] = separator
+    with httpx.Client(base_url=url.rstrip("/"), headers=auth, timeout=httpx.Timeout(30.0, read=300.0)) as client:
+        with path.open("rb") as fh:
+            resp = client.post("/imports", data=fields, files={"file": (path.name, fh)})
+        if resp.status_code != 202:
+            console.print(f"[red]refused ({resp.status_code}):[/red] {_message(resp)}")
+            return 2
+        view = resp.json()
+        console.print(f"import {view['id']} accepted ({path.name} -> {dataset})")
+        if not wait:
+            print(resp.text)
+            return 0
+        with Progress(
+            TextColumn("[bold]import {task.fields[ticket]}"), BarColumn(), TaskProgressColumn(),
+            TextColumn("{task.fields[state]}"), TimeElapsedColumn(), console=console, transient=False,
+        ) as progress:
+            task = progress.add_task("import", total=100, ticket=view["id"], state=view["state"])
+            while view["state"] not in ("completed", "failed", "canceled"):
+                time.sleep(poll_interval)
+                r = client.get(f"/imports/{view['id']}")
+                r.raise_for_status()
+                view = r.json()
+                progress.update(task, completed=view["percentage"], state=view["state"])
+        rows = view["rows"]
+        console.print(
+            f"{view['state']}: {rows['total']} rows — created {rows['created']}, updated {rows['updated']}, "
+            f"unchanged {rows['unchanged']}, ignored {rows['ignored']}, failed {rows['failed']}, skipped {rows['skipped']}"
+            + (f", rolled back {rows['rolled_back']}" if rows["rolled_back"] else "")
+        )
+        if view.get("error"):
+            console.print(f"[red]{view['error']}[/red]")
+        print(httpx.Response(200, json=view).text)
+        return 0 if view["state"] == "completed" else 1
+
+
+def _message(resp: httpx.Response) -> str:
+    try:
+        body: Any = resp.json()
+        return str(body.get("error", {}).get("message", body))
+    except ValueError:
+        return resp.text[:500]

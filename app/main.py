@@ -1,0 +1,78 @@
+"""The Litestar app factory: one runtime per process, the native API, dialects and operator routes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from actors.runtime import Runtime
+from actors.worker import EmbeddedWorker
+from app.errors import ApiError, TooManyRequests
+from app.native import NativeDatasets, NativeImports
+from app.ops import OPS_HANDLERS
+from app.settings import Settings, load_settings
+
+logger = logging.getLogger("importer.app")
+
+
+def native_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """The native error shape: {"error": {"code", "message"}} with the right status."""
+    if isinstance(exc, ApiError):
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        return Response({"error": body}, status_code=exc.status, headers=headers)
+    if isinstance(exc, HTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else str(exc)
+        if exc.status_code == 413:
+            message = "request body is larger than the upload limit"
+        extra = getattr(exc, "extra", None)
+        body = {"code": "http_" + str(exc.status_code), "message": message}
+        if extra:
+            body["details"] = extra
+        return Response({"error": body}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Response(
+        {"error": {"code": "internal_error", "message": "internal error; the request was not processed"}},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None, run_worker: bool | None = None) -> Litestar:
+    """Build the app. Embedded (no Redis): the worker runs in this process unless run_worker=False."""
+    settings = settings or (runtime.settings if runtime else load_settings())
+    state: dict[str, Any] = {}
+
+    def startup(app: Litestar) -> None:
+        rt = runtime or Runtime(settings)
+        app.state.runtime = rt
+        embedded_worker = settings.embedded if run_worker is None else run_worker
+        if embedded_worker:
+            worker = EmbeddedWorker(rt)
+            worker.start()
+            state["worker"] = worker
+
+    def shutdown(app: Litestar) -> None:
+        worker = state.pop("worker", None)
+        if worker is not None:
+            worker.stop()
+        if runtime is None:
+            app.state.runtime.close()
+
+    from app.dialects import DIALECT_HANDLERS
+
+    return Litestar(
+        route_handlers=[NativeImports, NativeDatasets, *OPS_HANDLERS, *DIALECT_HANDLERS],
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        exception_handlers={Exception: native_error},
+        request_max_body_size=settings.max_upload_bytes + 2 * 1024 * 1024,
+        openapi_config=OpenAPIConfig(title="importer", version="0.1.0", path="/schema"),
+        debug=False,
+    )

@@ -1,0 +1,219 @@
+"""The native API: imports and datasets, Bearer-token auth per tenant."""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post, put
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from app import service
+from app.auth import native_tenant, runtime
+from app.concurrency import in_thread
+from app.errors import BadRequest, NotFound
+from app.native_views import OUTCOME_CODES, ImportOut, render_import, render_result
+from app.spec import parse_bool, parse_mappings, parse_separator, parse_threshold
+from app.uploads import Form, receive_form
+from app.urls import prepare_source
+from events import catalog, records
+from events import log as event_log
+from events.catalog import TenantRow
+from events.datasets import SchemaError, parse_schema, schema_json
+from events.db import read_tx, write_tx
+from events.log import now
+from events.projections import iter_results
+from events.types import ImportSpec
+
+MODES = ("insert", "update", "replace", "ignore")
+POLICIES = ("atomic", "partial")
+
+
+class ImportRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """JSON body of POST /imports for a URL source (uploads use multipart with the same names)."""
+
+    dataset: str
+    uri: str
+    mode: Literal["insert", "update", "replace", "ignore"] = "update"
+    policy: Literal["atomic", "partial"] = "partial"
+    threshold: int | str | None = None
+    headers: bool = True
+    mappings: dict[str, int] | None = None
+    separator: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    callback_url: str | None = None
+    callback_ref: str | None = None
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], name: str, default: str) -> str:
+    if value is None or value == "":
+        return default
+    if value not in allowed:
+        raise BadRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}", field=name)
+    return value
+
+
+def _spec_from(fields: dict[str, Any], filename: str | None) -> ImportSpec:
+    dataset = fields.get("dataset")
+    if not dataset or not isinstance(dataset, str):
+        raise BadRequest("'dataset' is required", field="dataset")
+    count, percent = parse_threshold(fields.get("threshold"))
+    callback = fields.get("callback_url") or None
+    return ImportSpec(
+        dataset=dataset,
+        mode=_choice(fields.get("mode"), MODES, "mode", "update"),  # type: ignore[arg-type]
+        policy=_choice(fields.get("policy"), POLICIES, "policy", "partial"),  # type: ignore[arg-type]
+        threshold=count,
+        threshold_percent=percent,
+        headers=parse_bool(fields.get("headers"), "headers", True),
+        mappings=parse_mappings(fields.get("mappings")),
+        separator=parse_separator(fields.get("separator")),
+        encoding=fields.get("encoding") or None,
+        sheet=fields.get("sheet") or None,
+        filename=filename,
+        callback_url=callback,
+        callback_ref=fields.get("callback_ref") or None,
+        dialect="native",
+    )
+
+
+class NativeImports(Controller):
+    """POST /imports and everything about one import."""
+
+    path = "/imports"
+    tags = ["native"]
+    dependencies = {"tenant": Provide(native_tenant, sync_to_thread=True)}
+
+    @post("/", status_code=202, summary="Start an import (multipart upload, or JSON with a uri)")
+    async def create(self, request: Request[Any, Any, Any], tenant: TenantRow) -> Response[ImportOut]:
+        rt = runtime(request)
+        idem = request.headers.get("idempotency-key")
+        dedup = f"idem:{idem}" if idem else None
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("application/json"):
+            body = await request.body()
+            try:
+                req = msgspec.json.decode(body, type=ImportRequest)
+            except msgspec.ValidationError as exc:
+                raise BadRequest(f"invalid request body: {exc}") from None
+            except msgspec.DecodeError:
+                raise BadRequest("request body is not valid JSON") from None
+            fields = msgspec.structs.asdict(req)
+            fields["headers"] = req.headers
+            spec = _spec_from(fields, None)
+            source = prepare_source(rt, req.uri)
+            spec = msgspec.structs.replace(spec, source_uri=source.redacted)
+            ticket, _ = await in_thread(service.start_import, rt, tenant, spec, secret_uri=source.secret, dedup_key=dedup)
+        else:
+            form: Form = await receive_form(
+                request, rt.blobs, max_bytes=rt.settings.max_upload_bytes,
+                max_parts=rt.settings.max_form_parts, max_field_bytes=rt.settings.max_form_field_bytes,
+            )
+            try:
+                if form.file is None:
+                    raise BadRequest("the multipart body has no 'file' part", field="file")
+                spec = _spec_from(form.fields, form.file.filename)
+            except Exception:
+                form.discard()
+                raise
+            ticket, _ = await in_thread(service.start_import, rt, tenant, spec, upload=form.file, dedup_key=dedup)
+        _, view = await in_thread(service.find_ticket, rt, tenant, ticket)
+        return Response(render_import(view), status_code=202, headers={"Location": f"/imports/{ticket}"})
+
+    @get("/{ticket:int}", sync_to_thread=True, summary="An import's status and counts")
+    def status(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> ImportOut:
+        _, view = service.find_ticket(runtime(request), tenant, ticket)
+        return render_import(view)
+
+    @get("/{ticket:int}/events", sync_to_thread=True, summary="An import's event log")
+    def events(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> dict[str, Any]:
+        rt = runtime(request)
+        service.find_ticket(rt, tenant, ticket)
+        with read_tx(rt.engine) as conn:
+            stored = event_log.read(conn, ticket)
+        return {"ticket": ticket, "events": [{"seq": s.seq, **msgspec.to_builtins(s.event)} for s in stored]}
+
+    @get("/{ticket:int}/results", sync_to_thread=True, summary="Per-row outcomes, paginated")
+    def results(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: TenantRow,
+        ticket: int,
+        offset: int = Parameter(default=0, ge=0),
+        limit: int = Parameter(default=100, ge=1, le=10_000),
+        outcome: str | None = Parameter(default=None, description="created|updated|unchanged|ignored|failed|skipped"),
+    ) -> dict[str, Any]:
+        _, view = service.find_ticket(runtime(request), tenant, ticket)
+        wanted = None
+        if outcome:
+            codes = [OUTCOME_CODES.get(o.strip()) for o in outcome.split(",")]
+            if None in codes:
+                raise BadRequest(f"outcome must be among {', '.join(OUTCOME_CODES)}", field="outcome")
+            wanted = frozenset(c for c in codes if c)
+        items = [render_result(r) for r in islice(iter_results(view, wanted), offset, offset + limit + 1)]
+        more = len(items) > limit
+        return {
+            "ticket": ticket,
+            "offset": offset,
+            "limit": limit,
+            "items": [msgspec.to_builtins(i) for i in items[:limit]],
+            "next_offset": offset + limit if more else None,
+        }
+
+    @post("/{ticket:int}/cancel", status_code=200, sync_to_thread=True, summary="Cancel a running import")
+    def cancel(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> ImportOut:
+        return render_import(service.cancel_import(runtime(request), tenant, ticket))
+
+
+class NativeDatasets(Controller):
+    """Datasets: define (PUT), read, and page through records."""
+
+    path = "/datasets"
+    tags = ["native"]
+    dependencies = {"tenant": Provide(native_tenant, sync_to_thread=True)}
+
+    @put("/{name:str}", sync_to_thread=True, summary="Create or redefine a dataset")
+    def put_dataset(self, request: Request[Any, Any, Any], tenant: TenantRow, name: str, data: dict[str, Any]) -> Response[dict[str, Any]]:
+        _check_name(name)
+        try:
+            schema = parse_schema(data)
+        except SchemaError as exc:
+            raise BadRequest(str(exc), code="invalid_schema") from None
+        with write_tx(runtime(request).engine) as conn:
+            _, created = catalog.put_dataset(conn, tenant.id, name, schema, now())
+        body = {"name": name, **msgspec.json.decode(schema_json(schema))}
+        return Response(body, status_code=201 if created else 200)
+
+    @get("/{name:str}", sync_to_thread=True, summary="A dataset's schema and size")
+    def get_dataset(self, request: Request[Any, Any, Any], tenant: TenantRow, name: str) -> dict[str, Any]:
+        rt = runtime(request)
+        dataset = service.dataset_for(rt, tenant, name)
+        with read_tx(rt.engine) as conn:
+            count = records.count_records(conn, dataset.id)
+        return {"name": name, **msgspec.json.decode(schema_json(dataset.schema)), "records": count}
+
+    @get("/{name:str}/records", sync_to_thread=True, summary="A dataset's records, paginated by cursor")
+    def list_records(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: TenantRow,
+        name: str,
+        after: int = Parameter(default=0, ge=0),
+        limit: int = Parameter(default=100, ge=1, le=10_000),
+    ) -> dict[str, Any]:
+        rt = runtime(request)
+        dataset = service.dataset_for(rt, tenant, name)
+        with read_tx(rt.engine) as conn:
+            page, cursor = records.list_records(conn, dataset.id, after=after, limit=limit)
+        return {"items": [msgspec.to_builtins(r) for r in page], "next_after": cursor}
+
+
+def _check_name(name: str) -> None:
+    if not name or len(name) > 200 or not all(ch.isalnum() or ch in "-_." for ch in name):
+        raise BadRequest("dataset names use letters, digits, '-', '_' and '.', up to 200 characters", field="name")
+
+
+__all__ = ["NativeDatasets", "NativeImports", "NotFound"]

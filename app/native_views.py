@@ -1,0 +1,118 @@
+"""The native API's wire shapes, rendered from an ImportView."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from events.decisions import threshold_label
+from events.projections import ImportView, RowResult
+
+OUTCOME_NAMES = {"c": "created", "u": "updated", "n": "unchanged", "i": "ignored", "f": "failed", "s": "skipped"}
+OUTCOME_CODES = {v: k for k, v in OUTCOME_NAMES.items()}
+
+
+def iso(at: datetime | None) -> str | None:
+    """ISO 8601 UTC with a Z."""
+    if at is None:
+        return None
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+class RowCounts(msgspec.Struct):
+    total: int | None
+    processed: int
+    created: int
+    updated: int
+    unchanged: int
+    ignored: int
+    failed: int
+    skipped: int
+    rolled_back: int
+
+
+class FileOut(msgspec.Struct):
+    name: str | None
+    size: int
+    sha256: str
+    format: str
+
+
+class ImportOut(msgspec.Struct):
+    """An import as the native API shows it."""
+
+    id: int
+    uuid: str
+    dataset: str
+    state: str
+    mode: str
+    policy: str
+    threshold: str | None
+    percentage: int
+    rows: RowCounts
+    file: FileOut | None
+    source_uri: str | None
+    threshold_exceeded: bool
+    error: str | None
+    requested_at: str | None
+    updated_at: str | None
+    finished_at: str | None
+    webhook: dict[str, Any] | None
+    links: dict[str, str]
+
+
+def render_import(view: ImportView) -> ImportOut:
+    """The native representation of an import."""
+    spec = view.spec
+    assert spec is not None
+    limited = spec.threshold is not None or spec.threshold_percent is not None
+    webhook = None
+    if spec.callback_url:
+        wh = view.webhook
+        webhook = {
+            "url": spec.callback_url,
+            "attempts": wh.attempts,
+            "delivered": wh.delivered_at is not None,
+            "abandoned": wh.abandoned,
+            "last_status": wh.last_status,
+            "last_error": wh.last_error,
+        }
+    base = f"/imports/{view.ticket}"
+    return ImportOut(
+        id=view.ticket,
+        uuid=view.uuid,
+        dataset=spec.dataset,
+        state=view.state,
+        mode=spec.mode,
+        policy=spec.policy,
+        threshold=threshold_label(spec) if limited else None,
+        percentage=view.percentage,
+        rows=RowCounts(
+            total=view.total_rows, processed=view.processed, created=view.created, updated=view.updated,
+            unchanged=view.unchanged, ignored=view.ignored, failed=view.failed, skipped=view.skipped,
+            rolled_back=view.rolled_back,
+        ),
+        file=FileOut(view.file.filename, view.file.size, view.file.sha256, view.file.format) if view.file else None,
+        source_uri=spec.source_uri,
+        threshold_exceeded=view.threshold_exceeded,
+        error=view.reason if view.state in ("failed", "canceled") or view.threshold_exceeded else None,
+        requested_at=iso(view.requested_at),
+        updated_at=iso(view.updated_at),
+        finished_at=iso(view.finished_at),
+        webhook=webhook,
+        links={"self": base, "events": f"{base}/events", "results": f"{base}/results", "cancel": f"{base}/cancel"},
+    )
+
+
+class ResultOut(msgspec.Struct, omit_defaults=True):
+    index: int
+    outcome: str
+    line: int | None = None
+    error: str | None = None
+
+
+def render_result(r: RowResult) -> ResultOut:
+    """One row's outcome."""
+    return ResultOut(r.index, OUTCOME_NAMES[r.outcome], r.line, r.error)

@@ -1,0 +1,150 @@
+"""The service layer: start, cancel and look up imports; every front door goes through here."""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+
+from actors.readers import ReaderError, inspect_file
+from sqlalchemy.exc import IntegrityError
+
+from actors.runtime import Runtime, retry_conflicts
+from app.errors import BadRequest, Conflict, NotFound
+from app.uploads import UploadedFile
+from events import catalog
+from events import log as event_log
+from events.catalog import DatasetRow, TenantRow, TicketRow
+from events.datasets import RowValidator, SchemaError
+from events.db import read_tx, write_tx
+from events.log import now
+from events.mapping import resolve_columns
+from events.projections import ImportView
+from events.types import Event, FileStored, ImportCanceled, ImportRequested, ImportSpec
+
+
+def dataset_for(rt: Runtime, tenant: TenantRow, name: str) -> DatasetRow:
+    """The tenant's dataset, or 404."""
+    with read_tx(rt.engine) as conn:
+        dataset = catalog.get_dataset(conn, tenant.id, name)
+    if dataset is None:
+        raise NotFound(f"dataset {name!r} does not exist", code="unknown_dataset")
+    return dataset
+
+
+def check_upload(rt: Runtime, dataset: DatasetRow, spec: ImportSpec, upload: UploadedFile) -> str:
+    """Refuse at submission what can be known then: empty or unreadable files, unmappable columns."""
+    if upload.size == 0:
+        raise BadRequest("the uploaded file is empty", code="empty_file")
+    try:
+        info = inspect_file(
+            upload.path, separator=spec.separator, encoding=spec.encoding, sheet=spec.sheet,
+            max_unpacked_bytes=rt.settings.max_unpacked_bytes,
+        )
+        columns = resolve_columns(dataset.schema, spec, info.first_row)
+        RowValidator(dataset.schema, columns.fields)
+    except ReaderError as exc:
+        raise BadRequest(str(exc), code="invalid_file") from None
+    except SchemaError as exc:
+        raise BadRequest(str(exc), code="invalid_columns") from None
+    return str(info.format)
+
+
+def check_mappings(dataset: DatasetRow, spec: ImportSpec) -> None:
+    """Mappings must name fields of the dataset (known before any file is read)."""
+    if not spec.mappings:
+        return
+    names = {n.lower() for n in dataset.schema.field_names()}
+    unknown = [m for m in spec.mappings if m.strip().lower() not in names]
+    if unknown:
+        raise BadRequest(
+            f"mappings name unknown fields: {', '.join(unknown)}; the dataset has: {', '.join(dataset.schema.field_names())}",
+            code="unknown_field",
+        )
+
+
+def start_import(
+    rt: Runtime,
+    tenant: TenantRow,
+    spec: ImportSpec,
+    *,
+    upload: UploadedFile | None = None,
+    secret_uri: str | None = None,
+    dedup_key: str | None = None,
+) -> tuple[int, bool]:
+    """Accept an import: ticket row and first events in one transaction, then enqueue. Returns (id, created)."""
+    try:
+        dataset = dataset_for(rt, tenant, spec.dataset)
+        check_mappings(dataset, spec)
+        fmt = check_upload(rt, dataset, spec, upload) if upload is not None else None
+    except Exception:
+        if upload is not None:
+            upload.path.unlink(missing_ok=True)
+        raise
+    ticket_uuid = str(uuidlib.uuid4())
+
+    def attempt() -> tuple[int, bool]:
+        with write_tx(rt.engine) as conn:
+            if dedup_key is not None:
+                existing = catalog.ticket_by_dedup(conn, tenant.id, dedup_key)
+                if existing is not None:
+                    return existing.id, False
+            at = now()
+            ticket = catalog.insert_ticket(
+                conn, uuid=ticket_uuid, tenant_id=tenant.id, dataset_id=dataset.id, dialect=spec.dialect,
+                dedup_key=dedup_key, has_callback=bool(spec.callback_url), secret_uri=secret_uri, at=at,
+            )
+            new: list[Event] = [ImportRequested(at=at, tenant=tenant.name, spec=spec, uuid=ticket_uuid)]
+            if upload is not None and fmt is not None:
+                key = f"sources/{ticket_uuid}"
+                new.append(FileStored(at=at, blob=key, size=upload.size, sha256=upload.sha256, format=fmt, filename=upload.filename))
+                if upload.path.exists():
+                    rt.blobs.adopt(upload.path, key)
+            event_log.append(conn, ticket, 0, new)
+            return ticket, True
+
+    try:
+        ticket, created = retry_conflicts(attempt)
+    except IntegrityError:
+        raise Conflict("a concurrent request created the same import; retry") from None
+    finally:
+        if upload is not None:
+            upload.path.unlink(missing_ok=True)  # only left behind when deduplicated
+    if created:
+        rt.drive(ticket)
+    return ticket, created
+
+
+def find_ticket(rt: Runtime, tenant: TenantRow, ticket_id: int) -> tuple[TicketRow, ImportView]:
+    """The tenant's ticket and its view, or 404 (also for another tenant's ticket)."""
+    with read_tx(rt.engine) as conn:
+        row = catalog.get_ticket(conn, ticket_id, tenant.id)
+        view = rt.views.load(conn, ticket_id) if row is not None else None
+    if row is None or view is None:
+        raise NotFound(f"import {ticket_id} does not exist", code="unknown_import")
+    return row, view
+
+
+def find_ticket_by_uuid(rt: Runtime, tenant: TenantRow, ticket_uuid: str) -> tuple[TicketRow, ImportView]:
+    """The tenant's ticket by uuid, or 404."""
+    with read_tx(rt.engine) as conn:
+        row = catalog.ticket_by_uuid(conn, ticket_uuid, tenant.id)
+        view = rt.views.load(conn, row.id) if row is not None else None
+    if row is None or view is None:
+        raise NotFound(f"job {ticket_uuid} does not exist", code="unknown_import")
+    return row, view
+
+
+def cancel_import(rt: Runtime, tenant: TenantRow, ticket_id: int, reason: str = "canceled by the caller") -> ImportView:
+    """Cancel a running import (its rows follow the commit policy); 409 once it has ended."""
+
+    def attempt() -> ImportView:
+        _, view = find_ticket(rt, tenant, ticket_id)
+        if view.terminal:
+            raise Conflict(f"import {ticket_id} has already ended ({view.state})", code="already_finished")
+        skipped = max(0, (view.total_rows or 0) - view.rows_seen)
+        with write_tx(rt.engine) as conn:
+            event_log.append(conn, ticket_id, view.seq, [ImportCanceled(at=now(), reason=reason, skipped=skipped)])
+        return view
+
+    retry_conflicts(attempt)
+    rt.drive(ticket_id)
+    return find_ticket(rt, tenant, ticket_id)[1]

@@ -1,0 +1,77 @@
+"""One settings object, read once from IMPORTER_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+MB = 1024 * 1024
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every knob of the service; each field is read from IMPORTER_<NAME> (upper case)."""
+
+    data_dir: str = "./data"
+    database_url: str = ""  # empty: sqlite file under data_dir
+    redis_url: str = ""  # empty: in-process broker and worker (embedded default)
+    redis_namespace: str = "importer"
+    blob_dir: str = ""  # empty: <data_dir>/blobs
+    chunk_size: int = 5000
+    max_upload_bytes: int = 50 * MB
+    max_form_parts: int = 32
+    max_form_field_bytes: int = 64 * 1024
+    max_unpacked_bytes: int = 1024 * MB
+    worker_threads: int = 4
+    worker_processes: int = 1
+    max_retries: int = 5
+    retry_min_backoff_ms: int = 200
+    retry_max_backoff_ms: int = 10_000
+    stall_seconds: float = 300.0
+    resume_interval_seconds: float = 60.0
+    allowed_hosts: str = ""
+    download_connect_timeout: float = 10.0
+    download_read_timeout: float = 30.0
+    download_deadline: float = 300.0
+    download_attempts: int = 4
+    webhook_timeout: float = 10.0
+    webhook_schedule: str = "5s,5m,30m,2h,5h,10h,10h"
+    public_url: str = ""  # base URL for absolute links (Content-Location); empty: from the request
+    log_format: str = "auto"  # auto | json | text
+    log_level: str = "INFO"
+    submit_rate_per_minute: int = 0  # per tenant; 0 = unlimited
+    results_page_max: int = 10_000
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'importer.db'}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        """Where uploaded files and staged chunks live."""
+        return Path(self.blob_dir) if self.blob_dir else Path(self.data_dir) / "blobs"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis is configured: the API process runs the worker itself."""
+        return not self.redis_url
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build Settings from IMPORTER_* variables (and explicit overrides, which win)."""
+    source = os.environ if env is None else env
+    raw: dict[str, object] = {}
+    for name in Settings.__struct_fields__:
+        value = source.get(f"IMPORTER_{name.upper()}")
+        if value is not None:
+            raw[name] = value
+    raw.update(overrides)
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SystemExit(f"invalid IMPORTER_* setting: {exc}") from None

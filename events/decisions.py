@@ -1,0 +1,110 @@
+"""Business rules as pure functions: thresholds and write semantics for one chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from events.datasets import ValidRow
+from events.types import ImportSpec, Outcome, RowFailure, WriteMode
+
+
+def threshold_label(spec: ImportSpec) -> str:
+    """The threshold as the caller gave it."""
+    if spec.threshold_percent is not None:
+        return f"{spec.threshold_percent:g}%"
+    return str(spec.threshold)
+
+
+def failure_budget(spec: ImportSpec, total_rows: int) -> int | None:
+    """How many failed rows are tolerated (None = no limit)."""
+    if spec.threshold_percent is not None:
+        return int(total_rows * spec.threshold_percent / 100)
+    return spec.threshold
+
+
+def threshold_verdict(failed: int, budget: int | None) -> bool:
+    """True when `failed` rows exceed the budget."""
+    return budget is not None and failed > budget
+
+
+class Write(msgspec.Struct):
+    """The final state of one key after a chunk: insert it, or update it."""
+
+    key: str
+    values: dict[str, Any]
+    new: bool
+    index: int  # the row that created it (names its uuid)
+
+
+class ChunkDecision(msgspec.Struct):
+    """What one chunk does: each row's outcome, and the writes that carry it out."""
+
+    runs: list[tuple[Outcome, int]]
+    failures: list[RowFailure]
+    writes: list[Write]
+    failed: int
+    exceeded: bool
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Records equal when their non-null fields are equal (a missing field is null)."""
+    return {k: v for k, v in a.items() if v is not None} == {k: v for k, v in b.items() if v is not None}
+
+
+def decide_chunk(
+    rows: Sequence[tuple[int, int, ValidRow | str]],
+    existing: Mapping[str, dict[str, Any]],
+    mode: WriteMode,
+    failed_before: int,
+    budget: int | None,
+    exceeded_before: bool = False,
+) -> ChunkDecision:
+    """Decide every row of a chunk, in order. rows: (index, line, validated row or error)."""
+    runs: list[tuple[Outcome, int]] = []
+    failures: list[RowFailure] = []
+    state: dict[str, tuple[dict[str, Any], bool, int]] = {}  # key -> (values, new?, creating row)
+    failed = failed_before
+    exceeded = exceeded_before
+
+    def mark(outcome: Outcome) -> None:
+        if runs and runs[-1][0] == outcome:
+            runs[-1] = (outcome, runs[-1][1] + 1)
+        else:
+            runs.append((outcome, 1))
+
+    for index, line, row in rows:
+        if exceeded:
+            mark("s")
+            continue
+        if isinstance(row, str):
+            outcome: Outcome = "f"
+            failures.append(RowFailure(index, line, row))
+        else:
+            current = state.get(row.key)
+            old = current[0] if current is not None else existing.get(row.key)
+            if old is None:
+                outcome = "c"
+                state[row.key] = (dict(row.values), True, index)
+            elif mode == "insert":
+                outcome = "f"
+                failures.append(RowFailure(index, line, f"duplicate key {row.key}: the record already exists"))
+            elif mode == "ignore":
+                outcome = "i"
+            else:
+                merged = {**old, **row.values} if mode == "update" else dict(row.values)
+                if _same(merged, old):
+                    outcome = "n"
+                else:
+                    outcome = "u"
+                    new, creator = (current[1], current[2]) if current is not None else (False, index)
+                    state[row.key] = (merged, new, creator)
+        if outcome == "f":
+            failed += 1
+            if threshold_verdict(failed, budget):
+                exceeded = True
+        mark(outcome)
+    writes = [Write(key, values, new, creator) for key, (values, new, creator) in state.items()]
+    return ChunkDecision(runs, failures, writes, failed, exceeded)

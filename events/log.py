@@ -1,0 +1,113 @@
+"""The append-only event log: per-ticket seq numbers, optimistic appends, ordered reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from events.tables import events, tickets
+from events.types import (
+    TERMINAL_TYPES,
+    AnyEvent,
+    ChunkApplied,
+    Event,
+    decode_event,
+    encode_event,
+    event_type,
+)
+
+
+class Conflict(Exception):
+    """Someone appended to the ticket's log first; re-read and decide again."""
+
+
+class StoredEvent(msgspec.Struct, frozen=True):
+    """An event with its place in the log."""
+
+    ticket: int
+    seq: int
+    event: AnyEvent
+
+
+def now() -> datetime:
+    """The current UTC time, truncated to milliseconds so every rendering of it agrees."""
+    t = datetime.now(UTC)
+    return t.replace(microsecond=(t.microsecond // 1000) * 1000)
+
+
+def append(conn: sa.Connection, ticket: int, expected_seq: int, new: Sequence[Event]) -> int:
+    """Append events after `expected_seq`; raise Conflict if the log moved on. Returns the last seq."""
+    rows = []
+    seq = expected_seq
+    for ev in new:
+        seq += 1
+        rows.append(
+            {
+                "ticket": ticket,
+                "seq": seq,
+                "type": event_type(ev),
+                "chunk": ev.chunk if isinstance(ev, ChunkApplied) else None,
+                "at": ev.at,
+                "body": encode_event(ev),
+            }
+        )
+    if not rows:
+        return expected_seq
+    try:
+        with conn.begin_nested():
+            conn.execute(events.insert(), rows)
+    except IntegrityError as exc:
+        raise Conflict(f"ticket {ticket}: log moved past seq {expected_seq}") from exc
+    return seq
+
+
+def read(conn: sa.Connection, ticket: int, after: int = 0) -> list[StoredEvent]:
+    """The ticket's events with seq > after, in order."""
+    result = conn.execute(
+        sa.select(events.c.seq, events.c.body)
+        .where(events.c.ticket == ticket, events.c.seq > after)
+        .order_by(events.c.seq)
+    )
+    return [StoredEvent(ticket, seq, decode_event(body)) for seq, body in result]
+
+
+def last_seq(conn: sa.Connection, ticket: int) -> int:
+    """The ticket's highest seq (0 for an empty log)."""
+    value = conn.execute(sa.select(sa.func.max(events.c.seq)).where(events.c.ticket == ticket)).scalar()
+    return int(value or 0)
+
+
+def unfinished_tickets(conn: sa.Connection) -> list[int]:
+    """Tickets the log shows unfinished: no terminal event yet, or a callback not yet settled."""
+    terminal = sa.select(events.c.ticket).where(events.c.type.in_(TERMINAL_TYPES))
+    settled = sa.select(events.c.ticket).where(
+        events.c.type.in_(("webhook_delivered", "webhook_abandoned"))
+    )
+    open_ids = conn.execute(sa.select(tickets.c.id).where(tickets.c.id.not_in(terminal))).scalars()
+    callbacks = conn.execute(
+        sa.select(tickets.c.id).where(
+            tickets.c.has_callback.is_(True), tickets.c.id.in_(terminal), tickets.c.id.not_in(settled)
+        )
+    ).scalars()
+    staged = conn.execute(sa.text("SELECT DISTINCT ticket FROM staged")).scalars()
+    return sorted({*open_ids, *callbacks, *staged})
+
+
+def last_activity(conn: sa.Connection, ids: Iterable[int]) -> dict[int, datetime]:
+    """When each ticket's log last moved."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    rows = conn.execute(
+        sa.select(events.c.ticket, sa.func.max(events.c.at))
+        .where(events.c.ticket.in_(ids))
+        .group_by(events.c.ticket)
+    )
+    out = {}
+    for ticket, at in rows:
+        out[ticket] = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return out

@@ -1,0 +1,302 @@
+"""Projections: fold a ticket's events into an ImportView. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+from msgspec.structs import replace
+
+from events.types import (
+    AnyEvent,
+    ChunkApplied,
+    DownloadAttempted,
+    FileParsed,
+    FileStored,
+    ImportCanceled,
+    ImportCompleted,
+    ImportFailed,
+    ImportRequested,
+    ImportSpec,
+    Outcome,
+    RolledBack,
+    RowFailure,
+    ThresholdExceeded,
+    WebhookAbandoned,
+    WebhookAttempted,
+    WebhookDelivered,
+    WebhookRedeliveryRequested,
+)
+
+State = Literal["accepted", "processing", "completed", "failed", "canceled"]
+
+
+class Milestone(msgspec.Struct, frozen=True):
+    """A step a caller may want to see in a timeline (dialects word them)."""
+
+    kind: str  # requested | downloaded | stored | parsed | threshold | rolled_back | completed | failed | canceled
+    at: datetime
+    rows: int = 0
+    message: str = ""
+
+
+class ChunkOutcome(msgspec.Struct, frozen=True):
+    """Per-row outcomes of one applied chunk, run-length encoded."""
+
+    chunk: int
+    first: int
+    runs: tuple[tuple[Outcome, int], ...]
+    failures: tuple[RowFailure, ...]
+    at: datetime
+
+
+class WebhookView(msgspec.Struct, frozen=True):
+    """Where the completion callback stands."""
+
+    attempts: int = 0
+    round_attempts: int = 0  # attempts since the last (re)delivery request
+    last_status: int | None = None
+    last_error: str | None = None
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    abandoned: bool = False
+    webhook_id: str | None = None
+
+
+class ImportView(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a caller can see about one import, derived from its log."""
+
+    ticket: int
+    seq: int = 0
+    uuid: str = ""
+    tenant: str = ""
+    spec: ImportSpec | None = None
+    state: State = "accepted"
+    requested_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    file: FileStored | None = None
+    parsed: FileParsed | None = None
+    download_attempts: int = 0
+    chunks_applied: int = 0
+    rows_seen: int = 0  # rows covered by applied chunks
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    ignored: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rolled_back: int = 0
+    threshold_exceeded: bool = False
+    reason: str | None = None
+    outcomes: tuple[ChunkOutcome, ...] = ()
+    milestones: tuple[Milestone, ...] = ()
+    webhook: WebhookView = WebhookView()
+
+    @property
+    def terminal(self) -> bool:
+        """True once the import completed, failed or was canceled."""
+        return self.state in ("completed", "failed", "canceled")
+
+    @property
+    def total_rows(self) -> int | None:
+        """Data rows in the file, once parsed."""
+        return self.parsed.total_rows if self.parsed else None
+
+    @property
+    def completed(self) -> int:
+        """Rows that reached (or, atomically, would reach) the dataset or matched it."""
+        return self.created + self.updated + self.unchanged
+
+    @property
+    def processed(self) -> int:
+        """Rows with a final outcome."""
+        return self.completed + self.failed + self.ignored + self.skipped
+
+    @property
+    def percentage(self) -> int:
+        """Whole percent of the rows processed (100 once terminal)."""
+        if self.terminal:
+            return 100
+        total = self.total_rows
+        if not total:
+            return 0
+        return min(99, (self.rows_seen * 100) // total)
+
+    @property
+    def staged_rows(self) -> int:
+        """Atomic imports: rows written to staging and neither merged nor rolled back yet."""
+        if self.spec is None or self.spec.policy != "atomic":
+            return 0
+        if self.state == "completed" or self.rolled_back:
+            return 0
+        return self.created + self.updated
+
+
+def fold(events: Iterable[AnyEvent], view: ImportView) -> ImportView:
+    """Apply events in order to a view (start from ImportView(ticket=id) for a whole log)."""
+    for ev in events:
+        view = apply(view, ev)
+    return view
+
+
+def fold_stored(stored: Iterable[object], view: ImportView) -> ImportView:
+    """Fold StoredEvent records (with seq), keeping the view's seq current."""
+    for item in stored:
+        view = replace(apply(view, item.event), seq=item.seq)  # type: ignore[attr-defined]
+    return view
+
+
+def apply(view: ImportView, ev: AnyEvent) -> ImportView:
+    """The view after one event."""
+    at = ev.at
+    match ev:
+        case ImportRequested(tenant=tenant, spec=spec, uuid=uuid):
+            return replace(
+                view,
+                tenant=tenant,
+                spec=spec,
+                uuid=uuid,
+                requested_at=at,
+                updated_at=at,
+                milestones=(*view.milestones, Milestone("requested", at)),
+            )
+        case DownloadAttempted():
+            return replace(view, download_attempts=view.download_attempts + 1, updated_at=at)
+        case FileStored():
+            kind = "downloaded" if view.spec and view.spec.source_uri else "stored"
+            return replace(
+                view,
+                file=ev,
+                state=_forward(view.state, "processing") if kind == "downloaded" else view.state,
+                updated_at=at,
+                milestones=(*view.milestones, Milestone(kind, at)),
+            )
+        case FileParsed(total_rows=total):
+            return replace(
+                view,
+                parsed=ev,
+                state=_forward(view.state, "processing"),
+                updated_at=at,
+                milestones=(*view.milestones, Milestone("parsed", at, rows=total)),
+            )
+        case ChunkApplied():
+            return _apply_chunk(view, ev)
+        case ThresholdExceeded(failed=failed, threshold=limit):
+            message = f"error threshold exceeded: {failed} failed rows, threshold {limit}"
+            return replace(
+                view,
+                threshold_exceeded=True,
+                reason=message,
+                updated_at=at,
+                milestones=(*view.milestones, Milestone("threshold", at, rows=failed, message=message)),
+            )
+        case RolledBack(rows=rows):
+            return replace(
+                view,
+                rolled_back=rows,
+                updated_at=at,
+                milestones=(*view.milestones, Milestone("rolled_back", at, rows=rows)),
+            )
+        case ImportCompleted(skipped=skipped):
+            return _finish(view, "completed", at, skipped, None)
+        case ImportFailed(reason=reason, skipped=skipped):
+            return _finish(view, "failed", at, skipped, reason)
+        case ImportCanceled(reason=reason, skipped=skipped):
+            return _finish(view, "canceled", at, skipped, reason)
+        case WebhookAttempted():
+            wh = view.webhook
+            return replace(
+                view,
+                webhook=replace(
+                    wh,
+                    attempts=wh.attempts + 1,
+                    round_attempts=wh.round_attempts + 1,
+                    last_status=ev.status,
+                    last_error=ev.error,
+                    last_attempt_at=at,
+                    webhook_id=ev.webhook_id,
+                ),
+            )
+        case WebhookDelivered():
+            return replace(view, webhook=replace(view.webhook, delivered_at=at, abandoned=False))
+        case WebhookAbandoned():
+            return replace(view, webhook=replace(view.webhook, abandoned=True))
+        case WebhookRedeliveryRequested():
+            return replace(
+                view,
+                webhook=replace(view.webhook, abandoned=False, delivered_at=None, round_attempts=0),
+            )
+    return view  # an event this version does not know changes nothing
+
+
+def _forward(current: State, target: State) -> State:
+    """States only move forward: accepted -> processing -> terminal."""
+    order = {"accepted": 0, "processing": 1}
+    if current in order and order[current] < order.get(target, 2):
+        return target
+    return current
+
+
+def _apply_chunk(view: ImportView, ev: ChunkApplied) -> ImportView:
+    counts = {"c": 0, "u": 0, "n": 0, "i": 0, "f": 0, "s": 0}
+    rows = 0
+    for outcome, n in ev.runs:
+        counts[outcome] += n
+        rows += n
+    return replace(
+        view,
+        state=_forward(view.state, "processing"),
+        chunks_applied=max(view.chunks_applied, ev.chunk + 1),
+        rows_seen=view.rows_seen + rows,
+        created=view.created + counts["c"],
+        updated=view.updated + counts["u"],
+        unchanged=view.unchanged + counts["n"],
+        ignored=view.ignored + counts["i"],
+        failed=view.failed + counts["f"],
+        skipped=view.skipped + counts["s"],
+        outcomes=(*view.outcomes, ChunkOutcome(ev.chunk, ev.first, ev.runs, ev.failures, ev.at)),
+        updated_at=ev.at,
+    )
+
+
+def _finish(view: ImportView, state: State, at: datetime, skipped: int, reason: str | None) -> ImportView:
+    if view.terminal:
+        return view  # one terminal event counts; a stray second one changes nothing
+    return replace(
+        view,
+        state=state,
+        finished_at=at,
+        updated_at=at,
+        skipped=view.skipped + skipped,
+        reason=reason if reason is not None else view.reason,
+        milestones=(*view.milestones, Milestone(state, at, message=reason or "")),
+    )
+
+
+class RowResult(msgspec.Struct, frozen=True):
+    """One row's outcome, expanded from the run-length form."""
+
+    index: int
+    outcome: Outcome
+    at: datetime
+    line: int | None = None
+    error: str | None = None
+
+
+def iter_results(view: ImportView, outcomes: frozenset[str] | None = None) -> Iterator[RowResult]:
+    """Every row's outcome in index order, optionally only some outcomes."""
+    for chunk in view.outcomes:
+        errors = {f.index: f for f in chunk.failures}
+        index = chunk.first
+        for outcome, n in chunk.runs:
+            if outcomes is None or outcome in outcomes:
+                for i in range(index, index + n):
+                    failure = errors.get(i)
+                    if failure is not None:
+                        yield RowResult(i, outcome, chunk.at, failure.line, failure.message)
+                    else:
+                        yield RowResult(i, outcome, chunk.at)
+            index += n

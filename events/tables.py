@@ -1,0 +1,107 @@
+"""The database schema (SQLAlchemy Core): tenants, datasets, tickets, the event log, records."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # sqlite autoincrement needs INTEGER
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("webhook_secret", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("dialect", sa.String(40), nullable=False),
+    sa.Column("ident", sa.String(200), nullable=True),  # public half (api user, touchpoint, ...)
+    sa.Column("secret_hash", sa.String(128), nullable=False),  # sha256 hex of the secret half
+    sa.UniqueConstraint("dialect", "ident", name="uq_credentials_ident"),
+    sa.Index("ix_credentials_secret", "dialect", "secret_hash"),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("schema", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("tenant_id", "name", name="uq_datasets_name"),
+)
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("uuid", sa.String(36), nullable=False, unique=True),
+    sa.Column("tenant_id", sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("dataset_id", sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("dialect", sa.String(40), nullable=False),
+    sa.Column("dedup_key", sa.String(300), nullable=True),
+    sa.Column("has_callback", sa.Boolean, nullable=False, default=False),
+    sa.Column("secret_uri", sa.Text, nullable=True),  # source URI with credentials; never in the log
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("tenant_id", "dedup_key", name="uq_tickets_dedup"),
+    sa.Index("ix_tickets_tenant", "tenant_id", "id"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),  # global append order
+    sa.Column("ticket", sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("chunk", sa.Integer, nullable=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.UniqueConstraint("ticket", "seq", name="uq_events_seq"),
+    sa.UniqueConstraint("ticket", "chunk", name="uq_events_chunk"),  # exactly-once chunk commits
+    sa.Index("ix_events_type", "type", "ticket"),
+)
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("ticket", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("dataset_id", "key", name="uq_records_key"),
+)
+
+# Rows of an atomic import wait here until the whole file is known to be within its threshold.
+staged = sa.Table(
+    "staged",
+    metadata,
+    sa.Column("ticket", sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("ticket", "key", name="pk_staged"),
+)
+
+# Admin-batch dialect: a batch exists before its file is uploaded (POST /api/adm/import/batch).
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),  # the batchId GUID
+    sa.Column("tenant_id", sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("company_id", sa.String(36), nullable=True),
+    sa.Column("company_project_id", sa.String(36), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,169 @@
+"""Event types: frozen, tagged msgspec Structs. A ticket's log is a sequence of these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+WriteMode = Literal["insert", "update", "replace", "ignore"]
+CommitPolicy = Literal["atomic", "partial"]
+Outcome = Literal["c", "u", "n", "i", "f", "s"]  # created updated unchanged ignored failed skipped
+
+
+class ImportSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What the caller asked for, in the engine's terms (the one internal command's payload)."""
+
+    dataset: str
+    mode: WriteMode = "update"
+    policy: CommitPolicy = "partial"
+    threshold: int | None = None  # failed rows tolerated; None = no check
+    threshold_percent: float | None = None  # failed share tolerated, in percent
+    headers: bool = True
+    mappings: dict[str, int] | None = None  # field -> 0-based column index
+    separator: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    source_uri: str | None = None  # redacted: credentials never enter the log
+    filename: str | None = None
+    callback_url: str | None = None
+    callback_ref: str | None = None
+    dialect: str = "native"
+    name: str | None = None
+    extra: dict[str, str] = {}
+
+
+class RowFailure(msgspec.Struct, frozen=True, array_like=True):
+    """One failed row: its 0-based data-row index, its line in the file, and why."""
+
+    index: int
+    line: int
+    message: str
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every event; `at` is when it happened (UTC)."""
+
+    at: datetime
+
+
+class ImportRequested(Event, tag="import_requested", frozen=True):
+    tenant: str
+    spec: ImportSpec
+    uuid: str
+
+
+class DownloadAttempted(Event, tag="download_attempted", frozen=True):
+    attempt: int
+    error: str
+    transient: bool
+
+
+class FileStored(Event, tag="file_stored", frozen=True):
+    blob: str
+    size: int
+    sha256: str
+    format: str
+    filename: str | None = None
+
+
+class FileParsed(Event, tag="file_parsed", frozen=True):
+    total_rows: int
+    chunks: int
+    header: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()  # dataset fields present in the source, in staged-cell order
+    ignored_columns: tuple[str, ...] = ()
+    format: str = "csv"
+    separator: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+
+
+class ChunkApplied(Event, tag="chunk_applied", frozen=True):
+    chunk: int
+    first: int  # index of the chunk's first row
+    runs: tuple[tuple[Outcome, int], ...]  # run-length outcomes, row by row
+    failures: tuple[RowFailure, ...] = ()
+
+
+class ThresholdExceeded(Event, tag="threshold_exceeded", frozen=True):
+    failed: int
+    threshold: str  # as the caller gave it: "10" or "5%"
+
+
+class RolledBack(Event, tag="rolled_back", frozen=True):
+    rows: int
+
+
+class ImportCompleted(Event, tag="import_completed", frozen=True):
+    skipped: int = 0
+
+
+class ImportFailed(Event, tag="import_failed", frozen=True):
+    reason: str
+    skipped: int = 0
+
+
+class ImportCanceled(Event, tag="import_canceled", frozen=True):
+    reason: str = "canceled by the caller"
+    skipped: int = 0
+
+
+class WebhookAttempted(Event, tag="webhook_attempted", frozen=True):
+    url: str
+    attempt: int
+    webhook_id: str
+    status: int | None = None
+    error: str | None = None
+    duration_ms: int = 0
+
+
+class WebhookDelivered(Event, tag="webhook_delivered", frozen=True):
+    attempt: int
+
+
+class WebhookAbandoned(Event, tag="webhook_abandoned", frozen=True):
+    attempts: int
+
+
+class WebhookRedeliveryRequested(Event, tag="webhook_redelivery_requested", frozen=True):
+    by: str = "operator"
+
+
+AnyEvent = (
+    ImportRequested
+    | DownloadAttempted
+    | FileStored
+    | FileParsed
+    | ChunkApplied
+    | ThresholdExceeded
+    | RolledBack
+    | ImportCompleted
+    | ImportFailed
+    | ImportCanceled
+    | WebhookAttempted
+    | WebhookDelivered
+    | WebhookAbandoned
+    | WebhookRedeliveryRequested
+)
+
+TERMINAL_TYPES = frozenset({"import_completed", "import_failed", "import_canceled"})
+
+_encoder = msgspec.json.Encoder()
+_decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
+
+
+def encode_event(event: Event) -> bytes:
+    """Serialise an event to its stored JSON form."""
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes | str) -> AnyEvent:
+    """Parse an event from its stored JSON form."""
+    return _decoder.decode(data)
+
+
+def event_type(event: Event) -> str:
+    """The event's stable tag."""
+    return str(type(event).__struct_config__.tag)
