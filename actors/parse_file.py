@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from actors.errors import StepFailed
@@ -54,7 +55,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     rt.drive(ticket)
 
 
-def _stage(rt: Runtime, ticket: int, path: object, info: FileInfo, spec: ImportSpec, columns: Columns) -> tuple[int, int]:
+def _stage(rt: Runtime, ticket: int, path: Path, info: FileInfo, spec: ImportSpec, columns: Columns) -> tuple[int, int]:
     """Write the file's data rows as chunks; returns (rows, chunks)."""
     size = rt.settings.chunk_size
     total = chunks = 0

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from actors.deliver_webhook import due
 from actors.net import backoff_schedule
 from events import log as event_log
-from events.flow import WEBHOOK, next_step
 from events.db import read_tx
+from events.flow import WEBHOOK, next_step
 
 if TYPE_CHECKING:
     from actors.runtime import Runtime

@@ -1,0 +1,114 @@
+"""TeamTracks wire shapes: the job status document (streamed) and the error body."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import msgspec
+
+from events.projections import ImportView, iter_results
+from events.records import record_uuid
+
+_encode = msgspec.json.Encoder().encode
+_BATCH = 1000  # ids per streamed piece: flat memory however many records the job created
+
+
+class TeamTracksJobAccepted(msgspec.Struct):
+    """Answer to POST /objectimport/{trackId}."""
+
+    jobId: str
+
+
+class TeamTracksJobError(msgspec.Struct):
+    """One failed row: its row number in the file (header = row 1; 0 = the file as a whole)."""
+
+    row: int
+    message: str
+
+
+class TeamTracksJobStatus(msgspec.Struct, omit_defaults=True):
+    """GET /job/{jobId}; objectsCreated and errors appear once the job has finished."""
+
+    finished: bool
+    dateFinished: int
+    successfullyCreated: int
+    failedToCreate: int
+    successfullyUpdated: int
+    unchanged: int
+    failedToUpdate: int
+    objectsCreated: list[str] | msgspec.UnsetType = msgspec.UNSET
+    errors: list[TeamTracksJobError] | msgspec.UnsetType = msgspec.UNSET
+
+
+class TeamTracksError(msgspec.Struct):
+    """Every error, shaped like the Azure API Management gateway's own: {statusCode, message}."""
+
+    statusCode: int
+    message: str
+
+
+def epoch_ms(at: datetime | None) -> int:
+    """Unix epoch milliseconds (0 when there is no time yet)."""
+    if at is None:
+        return 0
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return int(at.timestamp() * 1000)
+
+
+def job_head(view: ImportView) -> TeamTracksJobStatus:
+    """The counts part of the job status, from the view alone."""
+    return TeamTracksJobStatus(
+        finished=view.terminal,
+        dateFinished=epoch_ms(view.finished_at) if view.terminal else 0,
+        successfullyCreated=view.created,
+        # Rows are validated before their key is looked up, so a failed row is a failed create.
+        failedToCreate=view.failed,
+        successfullyUpdated=view.updated,
+        unchanged=view.unchanged,
+        failedToUpdate=0,
+    )
+
+
+def render_job(view: ImportView) -> Iterator[bytes]:
+    """The job status JSON in pieces: ids and errors are streamed, never held as one list."""
+    head = _encode(job_head(view))
+    if not view.terminal:
+        yield head
+        return
+    yield head[:-1] + b',"objectsCreated":['
+    yield from _joined(_encode(record_uuid(view.uuid, r.index)) for r in iter_results(view, frozenset({"c"})))
+    yield b'],"errors":['
+    errors: Iterator[bytes] = (
+        _encode(TeamTracksJobError(r.line or 0, r.error or "row failed"))
+        for r in iter_results(view, frozenset({"f"}))
+    )
+    if view.state != "completed" and view.reason:
+        whole = _encode(TeamTracksJobError(0, view.reason))
+        errors = _chain(errors, whole)
+    yield from _joined(errors)
+    yield b"]}"
+
+
+def _chain(items: Iterator[bytes], last: bytes) -> Iterator[bytes]:
+    yield from items
+    yield last
+
+
+def _joined(items: Iterator[bytes]) -> Iterator[bytes]:
+    """Comma-joined JSON values, yielded a batch at a time."""
+    batch: list[bytes] = []
+    first = True
+    for item in items:
+        batch.append(item)
+        if len(batch) == _BATCH:
+            yield (b"" if first else b",") + b",".join(batch)
+            first, batch = False, []
+    if batch:
+        yield (b"" if first else b",") + b",".join(batch)
+
+
+def error_body(status: int, message: str) -> TeamTracksError:
+    """The error document for a status."""
+    return TeamTracksError(statusCode=status, message=message)
