@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from actors.blobs import BlobStore
-from actors.net import AllowList
 from actors.broker import make_broker
+from actors.net import AllowList
 from app.settings import Settings
 from events import catalog
 from events.db import make_engine, read_tx

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid as uuidlib
 
-from actors.readers import ReaderError, inspect_file
 from sqlalchemy.exc import IntegrityError
 
+from actors.readers import ReaderError, inspect_file
 from actors.runtime import Runtime, retry_conflicts
 from app.errors import BadRequest, Conflict, NotFound
 from app.uploads import UploadedFile
