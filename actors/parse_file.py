@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from actors import faults
 from actors.errors import StepFailed
 from actors.readers import BadRow, FileInfo, ReaderError, inspect_file, read_rows
 from actors.staging import StagedChunk, StagedRow, chunk_key, encode_chunk
@@ -52,6 +53,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     )
     with write_tx(rt.engine) as conn:
         event_log.append(conn, ticket, view.seq, [event])
+    faults.hit("parse_file", "after_commit")
     rt.drive(ticket)
 
 
@@ -67,6 +69,7 @@ def _stage(rt: Runtime, ticket: int, path: Path, info: FileInfo, spec: ImportSpe
             total += len(batch)
             chunks += 1
             batch = []
+            faults.hit("parse_file", "staged", chunks)
     if batch:
         rt.blobs.write_bytes(chunk_key(ticket, chunks), encode_chunk(StagedChunk(total, batch)))
         total += len(batch)
@@ -81,6 +84,7 @@ def _project(
     indices = columns.indices
     width = columns.width
     first = spec.headers
+    identity = width is not None and indices == tuple(range(width))  # every column, in order
     for item in rows:
         if first:
             first = False
@@ -90,6 +94,9 @@ def _project(
             continue
         line, cells = item
         n = len(cells)
+        if identity and n == width:
+            yield (line, cells)
+            continue
         if width is not None and n != width:
             extra_empty = n > width and all(c is None or c == "" for c in cells[width:])
             short_sheet = n < width and fmt != "csv"  # spreadsheets drop trailing empty cells
