@@ -79,6 +79,7 @@ def write(
     if not writes:
         return
     encode = _json.encode
+    rows: list[tuple[Any, ...]]
     if staged:
         rows = [(ticket, w.key, record_uuid(ticket_uuid, w.index), encode(w.values).decode()) for w in writes]
         _executemany(conn, _UPSERT_STAGED, rows)
