@@ -17,7 +17,7 @@ from events import log as event_log
 from events.db import write_tx
 from events.flow import APPLY, DOWNLOAD, FINALIZE, PARSE, WEBHOOK
 from events.log import now
-from events.types import Event, ImportFailed, WebhookAbandoned
+from events.types import Event, ImportFailed, RolledBack, WebhookAbandoned
 
 if TYPE_CHECKING:
     from actors.runtime import Runtime
@@ -62,7 +62,7 @@ def _handler(rt: Runtime, name: str, fn: StepFn) -> Callable[..., None]:
             except StepFailed as exc:
                 timing.outcome = "failed"
                 logger.warning("step %s failed for good: %s", name, exc)
-                give_up(rt, ticket, str(exc))
+                give_up(rt, ticket, str(exc), name)
             except Exception as exc:
                 message = CurrentMessage.get_current_message()
                 retries = int(message.options.get("retries", 0)) if message else 0
@@ -71,30 +71,36 @@ def _handler(rt: Runtime, name: str, fn: StepFn) -> Callable[..., None]:
                     raise
                 logger.exception("step %s gave up after %d attempts", name, retries + 1)
                 timing.outcome = "failed"
-                give_up(rt, ticket, f"internal error in step {name} after {retries + 1} attempts: {type(exc).__name__}: {exc}"[:500])
+                give_up(rt, ticket, f"internal error in step {name} after {retries + 1} attempts: {type(exc).__name__}: {exc}"[:500], name)
 
     handle.__name__ = name
     handle.__qualname__ = name
     return handle
 
 
-def give_up(rt: Runtime, ticket: int, reason: str) -> None:
-    """End a ticket that cannot go on: failed if still running, callback abandoned if already over."""
+def give_up(rt: Runtime, ticket: int, reason: str, step: str | None = None) -> None:
+    """End what a step that failed for good leaves open: the import if it still runs; else the
+    callback (when the webhook step failed) or an ended atomic import's staging (when finalize did)."""
     from actors.runtime import retry_conflicts
 
-    def attempt() -> None:
+    def attempt() -> bool:
         view = rt.view(ticket)
         if view is None:
-            return
+            return False
         new: list[Event]
         if not view.terminal:
             new = [ImportFailed(at=now(), reason=reason, skipped=max(0, (view.total_rows or 0) - view.rows_seen))]
-        elif view.spec and view.spec.callback_url and view.webhook.delivered_at is None and not view.webhook.abandoned:
+        elif step == FINALIZE and view.staged_rows:
+            # Only a running import merges its staging, so these rows can never reach the dataset:
+            # record them as rolled back and let the callback go out (the leftover rows are inert).
+            new = [RolledBack(at=now(), rows=view.staged_rows)]
+        elif step in (None, WEBHOOK) and view.spec and view.spec.callback_url and view.webhook.delivered_at is None and not view.webhook.abandoned:
             new = [WebhookAbandoned(at=now(), attempts=view.webhook.attempts)]
         else:
-            return
+            return False  # a late duplicate of a step the ticket no longer needs: nothing to end
         with write_tx(rt.engine) as conn:
             event_log.append(conn, ticket, view.seq, new)
+        return True
 
-    retry_conflicts(attempt)
-    rt.drive(ticket)
+    if retry_conflicts(attempt):
+        rt.drive(ticket)  # only after a change: re-driving an unchanged log would resend the failing step

@@ -72,6 +72,7 @@ def serve(
 def worker(
     processes: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     threads: Annotated[int, typer.Option(help="Threads per process.")] = 0,
+    metrics_port: Annotated[int, typer.Option(help="Serve Prometheus metrics on this port (0: off).")] = 0,
 ) -> None:
     """Run dramatiq workers on Redis (IMPORTER_REDIS_URL must be set)."""
     from actors.worker import run_workers
@@ -79,6 +80,10 @@ def worker(
     settings = load_settings()
     if not settings.redis_url:
         raise typer.BadParameter("`importer worker` needs IMPORTER_REDIS_URL; `importer serve` runs the embedded worker")
+    if metrics_port:
+        from app.metrics import serve_worker_metrics
+
+        serve_worker_metrics(metrics_port, processes)
     run_workers(settings, processes, threads or settings.worker_threads)
 
 

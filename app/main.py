@@ -75,4 +75,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         request_max_body_size=settings.max_upload_bytes + 2 * 1024 * 1024,
         openapi_config=OpenAPIConfig(title="importer", version="0.1.0", path="/schema"),
         debug=False,
+        logging_config=None,  # app.logs.setup_logging configures logging (JSON lines, ticket ids)
     )

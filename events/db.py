@@ -25,6 +25,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+        with engine.begin() as conn:  # several processes may start on a new database at once
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7319001)"))
+            metadata.create_all(conn)
+        return engine
     metadata.create_all(engine)
     return engine
 

@@ -84,9 +84,18 @@ def last_seq(conn: sa.Connection, ticket: int) -> int:
 def unfinished_tickets(conn: sa.Connection) -> list[int]:
     """Tickets the log shows unfinished: no terminal event yet, or a callback not yet settled."""
     terminal = sa.select(events.c.ticket).where(events.c.type.in_(TERMINAL_TYPES))
-    settled = sa.select(events.c.ticket).where(
-        events.c.type.in_(("webhook_delivered", "webhook_abandoned"))
+    last_settled = (
+        sa.select(events.c.ticket, sa.func.max(events.c.seq).label("seq"))
+        .where(events.c.type.in_(("webhook_delivered", "webhook_abandoned")))
+        .group_by(events.c.ticket)
+        .subquery()
     )
+    reopened = sa.select(events.c.ticket).where(  # an operator asked for the callback again since
+        events.c.ticket == last_settled.c.ticket,
+        events.c.type == "webhook_redelivery_requested",
+        events.c.seq > last_settled.c.seq,
+    )
+    settled = sa.select(last_settled.c.ticket).where(~sa.exists(reopened))
     open_ids = conn.execute(sa.select(tickets.c.id).where(tickets.c.id.not_in(terminal))).scalars()
     callbacks = conn.execute(
         sa.select(tickets.c.id).where(

@@ -1,0 +1,68 @@
+"""A ticket's log as Server-Sent Events: what is there, then each new event, until the terminal one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import anyio
+import msgspec
+import sqlalchemy as sa
+from litestar.response import ServerSentEventMessage
+
+from actors.runtime import Runtime
+from app.concurrency import in_thread
+from events import log as event_log
+from events.db import read_tx
+from events.tables import events
+from events.types import TERMINAL_TYPES, event_type
+
+POLL_SECONDS = 0.2  # how often a follower looks for new events (one indexed read)
+KEEPALIVE_SECONDS = 15.0  # a comment line so proxies keep an idle stream open
+
+
+def _ended_by(conn: sa.Connection, ticket: int, seq: int) -> bool:
+    """Whether the log has a terminal event at or before `seq`."""
+    query = sa.select(events.c.seq).where(
+        events.c.ticket == ticket, events.c.seq <= seq, events.c.type.in_(TERMINAL_TYPES)
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def _read(rt: Runtime, ticket: int, after: int) -> list[event_log.StoredEvent]:
+    with read_tx(rt.engine) as conn:
+        return event_log.read(conn, ticket, after=after)
+
+
+def _already_ended(rt: Runtime, ticket: int, after: int) -> bool:
+    with read_tx(rt.engine) as conn:
+        return after > 0 and _ended_by(conn, ticket, after)
+
+
+def message(stored: event_log.StoredEvent) -> ServerSentEventMessage:
+    """One event as an SSE message: id = seq (so Last-Event-ID resumes), event = its type."""
+    data = msgspec.json.encode({"seq": stored.seq, **msgspec.to_builtins(stored.event)}).decode()
+    return ServerSentEventMessage(data=data, event=event_type(stored.event), id=str(stored.seq))
+
+
+async def event_stream(rt: Runtime, ticket: int, after: int = 0) -> AsyncIterator[ServerSentEventMessage]:
+    """Events with seq > after, then new ones as they are appended; ends after the terminal event."""
+    if await in_thread(_already_ended, rt, ticket, after):
+        return  # resumed past the end: nothing more will come
+    seq = after
+    quiet_since = time.monotonic()
+    while True:
+        stored = await in_thread(_read, rt, ticket, seq)
+        ended = False
+        for item in stored:
+            yield message(item)
+            seq = item.seq
+            ended = ended or event_type(item.event) in TERMINAL_TYPES
+        if ended:
+            return
+        if stored:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+            yield ServerSentEventMessage(comment="keep-alive")
+            quiet_since = time.monotonic()
+        await anyio.sleep(POLL_SECONDS)

@@ -1,0 +1,125 @@
+"""The scaled topology for real: two `importer serve` and two `importer worker` processes on PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import CONTACTS_SCHEMA, contacts, redis_url, write_csv
+
+IMPORTER = [sys.executable, "-m", "app.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process with its stderr in a file; terminated (then killed) at the end of the block."""
+    with log.open("wb") as err:
+        proc = subprocess.Popen([*IMPORTER, *args], env=env, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def _until(what: str, check: object, timeout: float, logs: list[Path]) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            got = check()  # type: ignore[operator]
+            if got:
+                return got
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in logs if p.exists())
+    raise AssertionError(f"{what} did not happen in {timeout}s\n{tails}")
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([*IMPORTER, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_an_import_submitted_to_one_api_process_completes_and_shows_on_the_other(
+    pg_schema_url: str, redis_namespace: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMPORTER_")}
+    env |= {
+        "IMPORTER_DATABASE_URL": pg_schema_url, "IMPORTER_REDIS_URL": redis_url(), "IMPORTER_REDIS_NAMESPACE": redis_namespace,
+        "IMPORTER_DATA_DIR": str(tmp_path / "shared"), "IMPORTER_LOG_FORMAT": "json", "IMPORTER_CHUNK_SIZE": "1000",
+    }
+    # The CLI creates the schema once, before four processes start (they would otherwise race to create it).
+    token = json.loads(_cli(env, "tenants", "create", "acme", "--json"))["native"]["token"]
+    schema = tmp_path / "contacts.json"
+    schema.write_text(json.dumps(CONTACTS_SCHEMA))
+    _cli(env, "datasets", "create", "contacts", "--tenant", "acme", "--schema", str(schema))
+    operator = _cli(env, "ops", "token").strip()
+    ports = [_free_port(), _free_port()]
+    logs = [tmp_path / f"{name}.log" for name in ("api-a", "api-b", "worker-1", "worker-2")]
+    with ExitStack() as stack:
+        for port, log in zip(ports, logs[:2], strict=True):
+            stack.enter_context(running(["serve", "--port", str(port)], env, log))
+        for log in logs[2:]:
+            stack.enter_context(running(["worker", "--processes", "1", "--threads", "2"], env, log))
+        a, b = (httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=30) for p in ports)
+        for api in (a, b):
+            _until("API ready", lambda api=api: api.get("/ready").status_code == 200, 60, logs)
+        auth = {"Authorization": f"Bearer {token}"}
+        path = write_csv(tmp_path / "contacts.csv", contacts(5000))
+        with path.open("rb") as fh:
+            resp = a.post("/imports", data={"dataset": "contacts"}, files={"file": ("contacts.csv", fh)}, headers=auth)
+        assert resp.status_code == 202, resp.text
+        ticket = resp.json()["id"]
+
+        streamed = []  # the other process streams the log as it grows, and ends after the terminal event
+        with b.stream("GET", f"/ops/imports/{ticket}/events", headers={"Authorization": f"Bearer {operator}", "Accept": "text/event-stream"}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("id: "):
+                    streamed.append(int(line[4:]))
+                elif line.startswith("event: "):
+                    last = line[7:]
+        assert streamed == list(range(1, len(streamed) + 1)) and last == "import_completed"
+
+        def completed() -> dict[str, object] | None:
+            body: dict[str, object] = b.get(f"/imports/{ticket}", headers=auth).json()
+            return body if body["state"] in ("completed", "failed", "canceled") else None
+
+        final = _until("completion seen on the other API process", completed, 120, logs)
+        assert isinstance(final, dict) and final["state"] == "completed"
+        assert final["rows"] == {
+            "total": 5000, "processed": 5000, "created": 5000, "updated": 0, "unchanged": 0,
+            "ignored": 0, "failed": 0, "skipped": 0, "rolled_back": 0,
+        }
+        assert a.get(f"/imports/{ticket}", headers=auth).content == b.get(f"/imports/{ticket}", headers=auth).content
+        assert b.get("/datasets/contacts", headers=auth).json()["records"] == 5000
+        metrics = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(a.get("/metrics").text) for s in f.samples
+        }
+        assert metrics[("importer_imports", (("dialect", "native"), ("state", "completed")))] == 1
+        a.close()
+        b.close()
