@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from app.settings import Settings
 
-yaml = pytest.importorskip("yaml")
 ROOT = Path(__file__).resolve().parents[2]
 SECRETISH = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
 
