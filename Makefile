@@ -24,7 +24,7 @@ serve: $(VENV)/.installed
 	$(BIN)/importer serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check app actors events tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 test: lint
