@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -31,6 +32,11 @@ class EmbeddedWorker:
 
     def start(self) -> None:
         """Start consuming, then re-drive whatever the log shows unfinished."""
+        # Chunks allocate hundreds of thousands of short-lived objects: with the default gen-0
+        # threshold the collector rescans the whole (static) heap many times per chunk. Freeze the
+        # start-up heap and collect young objects less often (bench: chunk decode 43 ms -> 18 ms).
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 50)
         self.worker.start()
         self._running = True
         resume(self.rt)
