@@ -7,8 +7,10 @@ import csv
 import io
 import os
 from collections import Counter
-from collections.abc import Iterator
-from itertools import islice
+from collections.abc import Generator
+from contextlib import closing
+from itertools import chain, islice
+from typing import Any
 
 from actors.readers.errors import BadRow, ReaderError
 
@@ -18,6 +20,7 @@ FIELD_LIMIT = 1 << 20
 # The field limit alone does not bound a row of many fields or a quoted record spanning many
 # lines; no record (all its lines) may exceed this many characters either.
 RECORD_LIMIT = 4 << 20
+BLOCK = 1 << 16  # characters decoded at a time; csv pulls the lines of a block at C speed
 SEPARATORS = (",", "\t", ";", "|")
 SNIFF_ROWS = 200
 
@@ -30,10 +33,6 @@ _BOMS = (
 )
 _SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 _CONTROL = bytes(range(0x00, 0x09)) + bytes(range(0x0E, 0x20)) + b"\x7f"
-
-
-class _RecordTooLong(Exception):
-    """Raised by the line source when a record outgrows RECORD_LIMIT."""
 
 
 def inspect_csv(
@@ -52,10 +51,11 @@ def inspect_csv(
     except UnicodeError:  # UTF-16/32 raise the base class for a missing BOM
         raise ReaderError(_decode_message(path, enc, encoding)) from None
     sep = _resolve_separator(separator) if separator else _sniff_separator(text, complete)
-    for item in read_csv(path, sep, enc, given_encoding=encoding):
-        if isinstance(item, BadRow):
-            raise ReaderError(f"line {item.line}: the first row {item.message}")
-        return sep, enc, tuple(item[1])
+    with closing(read_csv(path, sep, enc, given_encoding=encoding)) as rows:
+        for item in rows:
+            if isinstance(item, BadRow):
+                raise ReaderError(f"line {item.line}: cannot read the first row: {item.message}")
+            return sep, enc, tuple(item[1])
     raise ReaderError("file has no rows (it is blank)")
 
 
@@ -65,78 +65,132 @@ def read_csv(
     encoding: str,
     *,
     given_encoding: str | None = None,
-) -> Iterator[tuple[int, list[str]] | BadRow]:
+) -> Generator[tuple[int, list[str]] | BadRow, None, None]:
     """Stream (line, cells) per non-blank record, BadRow per unreadable one."""
     csv.field_size_limit(FIELD_LIMIT)  # process-wide: set on every read in case someone changed it
     with open(path, "rb") as raw:
-        src = _Lines(io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline=""))
-        reader = csv.reader(src, delimiter=separator, quotechar='"', doublequote=True, strict=False)
+        blocks = _Blocks(io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline=""))
+        reader = _reader(blocks, separator)
+        offset = end = 0  # lines before this reader's first; the last line of the last record
         while True:
-            start = src.lines + 1
-            src.record_chars = 0
-            src.nul = False
             try:
-                row = next(reader)
-            except StopIteration:
+                for row in reader:
+                    start, end = end + 1, offset + reader.line_num
+                    blocks.start = end + 1
+                    if blocks.eof:  # csv only asks past the end while inside an open quote
+                        raise ReaderError(
+                            f'line {start}: a quote (") opened in this record never closes'
+                        )
+                    if blocks.nul and "\x00" in "".join(row):
+                        yield BadRow(start, "contains a NUL byte")
+                    elif any(row):
+                        yield start, row
                 return
-            except UnicodeError:
+            except UnicodeError:  # UTF-16/32 raise the base class for a missing BOM
                 raise ReaderError(_decode_message(path, encoding, given_encoding)) from None
-            except _RecordTooLong:
-                if src.lines > start:
+            except _RecordTooLong as exc:
+                if exc.line > end + 1:
                     raise ReaderError(
-                        f"line {start}: a record runs past {RECORD_LIMIT} characters over "
-                        f'{src.lines - start + 1} lines; a quote (") probably never closes'
+                        f"line {end + 1}: a record runs past {RECORD_LIMIT} characters by line "
+                        f'{exc.line}; a quote (") probably never closes'
                     ) from None
-                yield BadRow(start, f"row is longer than {RECORD_LIMIT} characters")
-                continue
+                yield BadRow(exc.line, f"row is longer than {RECORD_LIMIT} characters")
+                end = offset = blocks.lines  # the source failed, so csv needs a new reader
+                blocks.start = end + 1
+                reader = _reader(blocks, separator)
             except csv.Error as exc:
+                now = offset + reader.line_num
                 if "field limit" not in str(exc):
-                    yield BadRow(start, f"cannot be read as CSV ({exc})")
-                elif src.lines > start:
+                    yield BadRow(end + 1, f"cannot be read as CSV ({exc})")
+                elif now > end + 1:
                     raise ReaderError(
-                        f"line {start}: a quoted field runs past {FIELD_LIMIT} characters; "
+                        f"line {end + 1}: a quoted field runs past {FIELD_LIMIT} characters; "
                         'a quote (") probably never closes'
                     ) from None
                 else:
-                    yield BadRow(start, f"row has a field longer than {FIELD_LIMIT} characters")
-                continue
-            if src.eof:  # csv only asks past the end while inside an open quote
-                raise ReaderError(f'line {start}: a quote (") opened in this record never closes')
-            if src.nul:
-                yield BadRow(start, "contains a NUL byte")
-            elif any(row):
-                yield start, row
+                    yield BadRow(end + 1, f"row has a field longer than {FIELD_LIMIT} characters")
+                end = now  # csv dropped the rest of that line and starts afresh on the next
+                blocks.start = end + 1
 
 
-class _Lines:
-    """The physical lines of a text stream, each read with a cap so no line can exhaust memory."""
+def _reader(blocks: _Blocks, separator: str) -> Any:
+    """A csv reader over the blocks' lines (csv's reader type is private, hence Any)."""
+    lines = chain.from_iterable(blocks)
+    return csv.reader(lines, delimiter=separator, quotechar='"', doublequote=True, strict=False)
 
-    __slots__ = ("_readline", "eof", "lines", "nul", "record_chars")
+
+class _RecordTooLong(Exception):
+    """Raised by the block source when a line or a record outgrows RECORD_LIMIT."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class _Blocks:
+    """The decoded text as blocks of whole lines, each a StringIO that csv iterates at C speed
+    (a Python call per block, not per line), and the bounds on what one record may take."""
+
+    __slots__ = ("_carry", "_read", "_readline", "_seen", "_taken", "eof", "lines", "nul", "start")
 
     def __init__(self, text: io.TextIOWrapper) -> None:
+        self._read = text.read
         self._readline = text.readline
-        self.lines = 0
-        self.record_chars = 0
-        self.nul = False
+        self._carry = ""  # the start of a line whose end is not read yet
+        self._seen = 0  # the record _taken counts for
+        self._taken = 0  # characters handed over since that record began, a block at a time
+        self.start = 1  # the first line of the record csv is in (read_csv keeps it current)
+        self.lines = 0  # physical lines handed over
+        self.nul = False  # some line held a NUL
         self.eof = False
 
-    def __iter__(self) -> _Lines:
+    def __iter__(self) -> _Blocks:
         return self
 
-    def __next__(self) -> str:
-        line = self._readline(RECORD_LIMIT + 1 - self.record_chars)
-        if not line:
-            self.eof = True
-            raise StopIteration
-        self.lines += 1
-        self.record_chars += len(line)
-        if self.record_chars > RECORD_LIMIT:
-            while line and line[-1] not in "\r\n":  # drop the rest of the line, a chunk at a time
-                line = self._readline(1 << 16)
-            raise _RecordTooLong
-        if "\x00" in line:
+    def __next__(self) -> io.StringIO:
+        if self.start != self._seen:
+            self._seen, self._taken = self.start, 0
+        while True:
+            chunk = self._read(BLOCK)
+            text = self._carry + chunk
+            if not chunk:
+                if not text:
+                    self.eof = True
+                    raise StopIteration
+                self._carry = ""
+                return self._hand(text)
+            # Up to the last line end; a final \r waits, as a \n may follow it in the next chunk.
+            cut = max(text.rfind("\n"), text.rfind("\r", 0, len(text) - 1)) + 1
+            self._carry = text[cut:]
+            if cut:
+                return self._hand(text[:cut])
+            if len(text) > RECORD_LIMIT:
+                self._skip_line()
+                raise _RecordTooLong(self.lines)
+
+    def _hand(self, text: str) -> io.StringIO:
+        """Count and check the lines in text, and give them to csv."""
+        self.lines += text.count("\n") + text.count("\r") - text.count("\r\n")
+        if text[-1] not in "\r\n":
+            self.lines += 1  # the file's last line, without a line end
+        if "\x00" in text:
             self.nul = True
-        return line
+        self._taken += len(text)
+        if self._taken > RECORD_LIMIT + BLOCK:  # one record pulled this many blocks: a runaway
+            raise _RecordTooLong(self.lines)
+        return io.StringIO(text, newline="")
+
+    def _skip_line(self) -> None:
+        """Drop an over-long line: the carry holds its start and no line end."""
+        ended = self._carry.endswith("\r")
+        self._carry = ""
+        if ended:
+            if (after := self._read(1)) != "\n":
+                self._carry = after
+        else:
+            while (piece := self._readline(BLOCK)) and piece[-1] not in "\r\n":
+                pass
+        self.lines += 1
 
 
 def _resolve_encoding(head: bytes, given: str | None) -> str:
@@ -183,7 +237,7 @@ def _looks_binary(head: bytes) -> bool:
 def _resolve_separator(separator: str) -> str:
     """A given separator, by character or by name."""
     sep = _SEPARATOR_NAMES.get(separator.lower(), separator)
-    if len(sep) != 1 or sep in '"\r\n':
+    if len(sep) != 1 or sep in '"\r\n\x00':
         raise ReaderError(f"separator {separator!r} is not a single character such as , ; | or tab")
     return sep
 

@@ -31,7 +31,9 @@ def inspect_xls(
         name, rows = _sheet(book, sheet)
         for item in rows:
             if isinstance(item, BadRow):
-                raise ReaderError(f"sheet {name!r}, row {item.line}: the first row {item.message}")
+                raise ReaderError(
+                    f"sheet {name!r}, row {item.line}: cannot read the first row: {item.message}"
+                )
             return name, tuple(item[1])
     raise ReaderError(f"sheet {name!r} has no rows (it is blank)")
 

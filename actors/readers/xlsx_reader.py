@@ -1,4 +1,14 @@
-"""XLSX: stream one worksheet's rows straight from the zip, inside an unpacking budget."""
+"""XLSX: stream one worksheet's rows straight from the zip, inside an unpacking budget.
+
+How, since pyexpat's per-element callbacks alone run at a fraction of python-calamine's speed:
+the sheet XML is decoded a chunk at a time and cut at each <row. A row is split into tokens at
+"<"; the first row of each shape teaches a template (which tokens hold values, which hold only
+markup with the row number in cell references), and every later row with the same markup is
+read through it: runs of alike rows a column at a time, with C-level slicing and joining, and
+values converted in bulk. Any row the template path cannot vouch for (rich text, odd quoting,
+comments, anything unknown) is parsed by expat callbacks instead, and the two paths are tested
+to agree. No DTD is ever processed: one could only stand in a part's prolog, which is refused.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +17,11 @@ import posixpath
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from datetime import datetime, time, timedelta
 from functools import lru_cache
-from itertools import repeat
+from itertools import groupby, repeat
 from operator import add, itemgetter, mul
 from typing import IO, Any, NamedTuple
 from xml.parsers import expat
@@ -30,7 +41,7 @@ Picker = Callable[[Sequence[Any]], tuple[Any, ...]]
 
 
 class _Book(NamedTuple):
-    sheets: list[tuple[str, str, bool]]  # (name, part, is a visible worksheet) in tab order
+    sheets: list[tuple[str, str, str, bool]]  # (name, part, kind, visible) in tab order
     date1904: bool
     strings: str | None
     styles: str | None
@@ -40,10 +51,13 @@ def inspect_xlsx(path: str, sheet: str | None, budget: int) -> tuple[str, tuple[
     """Resolve the sheet and read its first non-blank row, inflating only what that needs."""
     with _Archive(path, budget) as book:
         name, part = book.pick(sheet)
-        for item in book.rows(part):
-            if isinstance(item, BadRow):
-                raise ReaderError(f"sheet {name!r}, row {item.line}: the first row {item.message}")
-            return name, tuple(item[1])
+        with closing(book.rows(part)) as rows:
+            for item in rows:
+                if isinstance(item, BadRow):
+                    raise ReaderError(
+                        f"sheet {name!r}, row {item.line}: cannot read the first row: {item.message}"
+                    )
+                return name, tuple(item[1])
     raise ReaderError(f"sheet {name!r} has no rows (it is blank)")
 
 
@@ -83,8 +97,8 @@ class _Archive:
         """(name, part) of the named sheet, else of the first visible worksheet."""
         sheets = self.book.sheets
         if sheet is None:
-            for name, part, visible in sheets:
-                if visible:
+            for name, part, kind, visible in sheets:
+                if kind == "worksheet" and visible:
                     return name, part
             raise ReaderError("workbook has no visible worksheet")
         folded = sheet.strip().casefold()
@@ -94,9 +108,14 @@ class _Archive:
         if not wanted:
             listed = ", ".join(repr(s[0]) for s in sheets)
             raise ReaderError(f"workbook has no sheet named {sheet!r}; its sheets are {listed}")
-        return wanted[0][0], wanted[0][1]
+        name, part, kind, _ = wanted[0]
+        if kind != "worksheet":
+            raise ReaderError(
+                f"sheet {name!r} is a {kind or 'part of unknown kind'}, not a worksheet"
+            )
+        return name, part
 
-    def rows(self, part: str) -> Iterator[Row | BadRow]:
+    def rows(self, part: str) -> Generator[Row | BadRow, None, None]:
         """The worksheet's rows, with archive and XML failures turned into ReaderError."""
         try:
             styles = _date_styles(self, self.book.styles)
@@ -150,7 +169,7 @@ class _Archive:
         sheets = []
         for name, rid, state in found:
             typ, target = rels.get(rid, ("", ""))
-            sheets.append((name, target, typ.endswith("/worksheet") and state == "visible"))
+            sheets.append((name, target, typ.rpartition("/")[2], state == "visible"))
         by_type = {typ.rpartition("/")[2]: target for typ, target in rels.values()}
         return _Book(sheets, date1904[0], by_type.get("sharedStrings"), by_type.get("styles"))
 
@@ -419,22 +438,11 @@ class _Strings:
                 )
 
     def _add(self, xml: str) -> None:
-        """Append the entries in xml (complete <si> elements); plain ones by one split, others by expat."""
-        plain = xml.replace('<t xml:space="preserve">', "<t>") if "xml:space" in xml else xml
-        count = plain.count("<si>")
-        if (
-            plain.startswith("<si><t>")
-            and plain.endswith("</t></si>")
-            and plain.count("<") == 4 * count
-        ):
-            texts = plain[7:-9].split("</t></si><si><t>")
-            if len(texts) == count:
-                if "&" in plain or "\r" in plain:
-                    texts = list(map(_xml_text, texts))
-                if "_x" in plain:
-                    texts = list(map(_unescape_ooxml, texts))
-                self._extend(texts)
-                return
+        """Append the entries in xml (complete <si> elements): plain ones by one split, else by expat."""
+        texts = _plain_entries(xml)
+        if texts is not None:
+            self._extend(texts)
+            return
         if self._exact is None:
             self._exact = self._exact_parser()
         self._exact.Parse(xml, False)
@@ -482,6 +490,24 @@ class _Strings:
         return parser
 
 
+def _plain_entries(xml: str) -> list[str] | None:
+    """The texts of <si><t>text</t></si>... with nothing else in it, by one split; else None."""
+    plain = xml.replace('<t xml:space="preserve">', "<t>") if "xml:space" in xml else xml
+    count = plain.count("<si>")
+    if not (
+        plain.startswith("<si><t>")
+        and plain.endswith("</t></si>")
+        and plain.count("<") == 4 * count
+    ):
+        return None
+    texts = plain[7:-9].split("</t></si><si><t>")
+    if len(texts) != count:
+        return None  # something (whitespace) between the entries
+    if "&" in plain or "\r" in plain:
+        texts = list(map(_xml_text, texts))
+    return list(map(_unescape_ooxml, texts)) if "_x" in plain else texts
+
+
 class _Template:
     """How to read any row whose markup matches one already read: only the row number inside the
     cell references and the text of the values may differ, so the values sit at fixed token
@@ -501,17 +527,25 @@ class _Template:
         "errors",
         "batch",
         "failed",
+        "size",
+        "first",
+        "checks",
+        "value_at",
+        "formula_at",
+        "slots",
     )
 
     def __init__(
         self,
+        size: int,
         keep: list[int],
-        skel: str,
+        kept: list[str],
         values: list[int],
         formulas: list[int],
         cells: list[tuple[int, str, str | None]],
         inline: bool,
     ) -> None:
+        skel = "<".join(kept)
         self.skel = skel  # the kept tokens joined by "<", each reference's row number as \x00
         self.refs = "\x00" in skel
         self.keep = _picker(keep)
@@ -531,6 +565,17 @@ class _Template:
         self.errors = [(k, cells[k][2]) for k in self.columns.get("e", [])]
         self.batch: list[Any] = []  # this chunk's rows, count slots each
         self.failed = False
+        # For runs of rows read column-wise: tokens per row, then each kept token as text or,
+        # holding the row number, as a %-format; value and formula token positions; and for
+        # each output column the value slot it shows (None: empty).
+        self.size = size
+        self.first = kept[0]
+        self.checks = [
+            (q, *tok.partition("\x00")) for q, tok in zip(keep[1:], kept[1:], strict=True)
+        ]
+        self.value_at = values
+        self.formula_at = formulas
+        self.slots: list[int | None] = [None if k == len(cells) else k for k in slots]
 
 
 def _picker(idx: list[int]) -> Picker:
@@ -559,6 +604,8 @@ _ATTR = re.compile(r'([\w:.-]+)="([^"]*)"')
 _LEADING_ZERO = re.compile("\x000[0-9]")
 _NOT_A_ROW = re.compile(r"<row[^\s/>]")
 _ROW_NUMBER = re.compile(r'(?:^|\s)r\s*=\s*["\']([0-9]+)["\']')
+_MIN_RUN = 8  # rows sharing a template before they are read column-wise
+_ROW_R = re.compile('\x00 r="([0-9]+)"')  # row numbers, in a run's heads joined by \x00
 _GIVE_UP = 64  # rows in a row no template fits: then try learning only every _RETRY rows
 _RETRY = 1024
 
@@ -623,6 +670,8 @@ class _SheetReader:
 
     def _cut(self, xml: str) -> None:
         """Read every row in xml, which holds whole <row> elements only."""
+        if "\x00" in xml:  # never valid XML; the column-wise checks use it as their separator
+            raise ReaderError("corrupt workbook: its sheet XML holds a NUL character")
         pieces = xml.split("<row")
         if _NOT_A_ROW.search(xml):  # "<rowFoo" is no row start: glue such pieces back on
             for i in range(len(pieces) - 1, 0, -1):
@@ -630,49 +679,30 @@ class _SheetReader:
                     pieces[i - 1] += "<row" + pieces.pop(i)
         if pieces[0].strip():  # anything but rows in sheetData: let expat judge it
             self._exactly(pieces[0], self._row_no)
-        # Per row: its number, template (None: read exactly), slot in the batch, digits, XML.
-        plan: list[tuple[int, _Template | None, int, str, str]] = []
+        # In order: single rows (number, template or None to read exactly, batch slot, digits,
+        # XML), and runs already read column-wise.
+        plan: list[tuple[int, _Template | None, int, str, str] | list[Row | BadRow]] = []
         used: list[_Template] = []
         plain = "&" not in xml and "\r" not in xml  # no references to resolve, no line ends to fold
-        # Locals, because this loop runs once per row.
-        shapes, fits, add = self._templates.get, self._values, plan.append
-        row_no = self._row_no
-        for piece in pieces[1:]:
-            head, _, body = piece.partition(">")
-            at = head.find(' r="')  # where every writer puts it; other spellings take the regex
-            digits = head[at + 4 : head.find('"', at + 4)] if at >= 0 else ""
-            if at < 0 and (found := _ROW_NUMBER.search(head)):
-                digits = found[1]
-            if digits.isdecimal():
-                row_no = int(digits)
-            else:
-                row_no += 1
-                digits = str(row_no)
-            if head[-1:] == "/":
-                continue  # <row .../>: no cells
-            tokens = body.split("<")
-            fit: _Template | None = None
-            values = None
-            for known in shapes(len(tokens), ()):
-                values = fits(known, tokens, digits, plain)
-                if values is not None:
-                    fit = known
-                    break
-            else:
-                fit, values = self._learned(tokens, digits, plain)
-            if fit is None or values is None:
-                add((row_no, None, 0, digits, piece))
-                continue
-            batch = fit.batch
-            if not batch:
-                used.append(fit)
-            add((row_no, fit, len(batch), digits, piece))
-            batch += values
-        self._row_no = row_no
+        counts = list(map(str.count, pieces, repeat("<")))
+        for _, run in groupby(range(1, len(pieces)), counts.__getitem__):
+            first, *rest = run
+            fit = self._one(pieces[first], plan, used, plain)
+            if fit is not None and len(rest) >= _MIN_RUN:
+                got = self._run(fit, pieces[rest[0] : rest[-1] + 1], plain)
+                if got is not None:
+                    plan.append(got)
+                    continue
+            for i in rest:
+                self._one(pieces[i], plan, used, plain)
         for template in used:
             self._convert(template)
         out = self.out
-        for row_no, fit, slot, row_str, piece in plan:
+        for entry in plan:
+            if isinstance(entry, list):
+                out.extend(entry)
+                continue
+            row_no, fit, slot, row_str, piece = entry
             if fit is None or fit.failed:
                 self._exactly("<row" + piece, row_no)
             elif fit.errors:
@@ -690,6 +720,115 @@ class _SheetReader:
         for template in used:
             template.batch = []
             template.failed = False
+
+    def _one(
+        self, piece: str, plan: list[Any], used: list[_Template], plain: bool
+    ) -> _Template | None:
+        """Queue one row for its template's batch (or for the exact reader); return the template."""
+        head, _, body = piece.partition(">")
+        at = head.find(' r="')  # where every writer puts it; other spellings take the regex
+        digits = head[at + 4 : head.find('"', at + 4)] if at >= 0 else ""
+        if at < 0 and (found := _ROW_NUMBER.search(head)):
+            digits = found[1]
+        if digits.isdecimal():
+            row_no = self._row_no = int(digits)
+        else:
+            row_no = self._row_no = self._row_no + 1
+            digits = str(row_no)
+        if head[-1:] == "/":
+            return None  # <row .../>: no cells
+        tokens = body.split("<")
+        fit: _Template | None = None
+        values = None
+        for known in self._templates.get(len(tokens), ()):
+            values = self._values(known, tokens, digits, plain)
+            if values is not None:
+                fit = known
+                break
+        else:
+            fit, values = self._learned(tokens, digits, plain)
+        if fit is None or values is None:
+            plan.append((row_no, None, 0, digits, piece))
+            return None
+        batch = fit.batch
+        if not batch:
+            used.append(fit)
+        plan.append((row_no, fit, len(batch), digits, piece))
+        batch += values
+        return fit
+
+    def _run(self, t: _Template, pieces: list[str], plain: bool) -> list[Row | BadRow] | None:
+        """Rows that all fit t, checked and read a column at a time; None if any does not fit."""
+        n, size = len(pieces), t.size
+        tokens = "<".join(pieces).split("<")
+        if len(tokens) != n * size:
+            return None
+        heads = tokens[0::size]  # a row's attributes, ">" and any text before its first cell
+        if (
+            "".join(heads).count(">") != n
+            or sum(map(str.endswith, heads, repeat(">" + t.first))) != n
+        ):
+            return None
+        digits: list[str] = _ROW_R.findall("\x00" + "\x00".join(heads))
+        if len(digits) != n:
+            return None  # some row does not start with r="<number>"
+        for q, before, numbered, after in t.checks:
+            column = tokens[q::size]
+            if numbered:  # each token is before + its row's number + after
+                glue = after + "\x00" + before
+                if "\x00".join(column) != before + glue.join(digits) + after:
+                    return None
+            elif column.count(before) != n:
+                return None
+        for q in t.formula_at:
+            if ("<" + "<".join(tokens[q::size])).count("<f>") != n:
+                return None
+        values: list[list[Any]] = []
+        for q in t.value_at:
+            joined = "<" + "<".join(tokens[q::size])
+            if t.inline:
+                joined = joined.replace('<t xml:space="preserve">', "<v>").replace("<t>", "<v>")
+            column = joined.split("<v>")
+            if len(column) != n + 1 or column[0]:
+                return None
+            del column[0]
+            if not plain and ("&" in joined or "\r" in joined):
+                column = list(map(_xml_text, column))
+            if "" in column:
+                return None
+            values.append(column)
+        numbers = list(map(int, digits))
+        if t.errors:
+            self._row_no = numbers[-1]
+            k, ref = t.errors[0]
+            return [
+                BadRow(r, f"cell {ref}{d} holds the error {v.strip()}")
+                for r, d, v in zip(numbers, digits, values[k], strict=True)
+            ]
+        if not t.slots:
+            self._row_no = numbers[-1]
+            return []  # rows of empty (styled) cells
+        try:
+            for kind, slots in t.columns.items():
+                for k in slots:
+                    if kind == "raw":
+                        if "_x" in "".join(values[k]):
+                            values[k] = list(map(_unescape_ooxml, values[k]))
+                    elif kind != "e":
+                        values[k] = self._converters[kind](values[k])
+        except (ValueError, IndexError, OverflowError):
+            return None  # row by row, the exact reader gives the precise answer
+        self._row_no = numbers[-1]
+        rows = list(
+            map(
+                list,
+                zip(*(repeat(None, n) if k is None else values[k] for k in t.slots), strict=True),
+            )
+        )
+        if any("" in values[k] for k in t.slots if k is not None):  # empty shared strings
+            rows = [_trimmed(row) for row in rows]
+            return [(r, row) for r, row in zip(numbers, rows, strict=True) if row]
+        return list(zip(numbers, rows, strict=True))
 
     def _learned(
         self, tokens: list[str], row_str: str, plain: bool
@@ -782,7 +921,10 @@ class _SheetReader:
             if text.strip() or name not in _KEPT:
                 return None  # text outside a value, or rich text, phonetics, extensions...
             if name in ("c", "c/"):
-                attrs = dict(_ATTR.findall(markup))
+                pairs = _ATTR.findall(markup)
+                if len(pairs) != markup.count("="):
+                    return None  # spaces around "=", or "=" inside a value: expat's to judge
+                attrs = dict(pairs)
                 ref = attrs.get("r")
                 letters = ""
                 if ref is not None:
@@ -815,7 +957,7 @@ class _SheetReader:
             skel.append(tok)
         if any(ref is None for _, kind, ref in cells if kind == "e"):
             return None  # messages name the cell; reference-less ones are the exact reader's
-        return _Template(keep, "<".join(skel), values, formulas, cells, inline)
+        return _Template(len(tokens), keep, skel, values, formulas, cells, inline)
 
     def _exactly(self, xml: str, row_no: int) -> None:
         """Read sheetData content (a row, as a rule) with expat callbacks."""
@@ -867,6 +1009,14 @@ class _SheetReader:
         )
         joined = "\x00".join(map(datetime.isoformat, moments)) + "\x00"
         return joined.replace("T00:00:00\x00", "\x00")[:-1].split("\x00")
+
+
+def _trimmed(row: list[str | None]) -> list[str | None]:
+    """Empty strings as None, trailing empty cells dropped."""
+    row = [c or None for c in row]
+    while row and row[-1] is None:
+        row.pop()
+    return row
 
 
 def _numbers(raw: Sequence[str]) -> list[str]:
