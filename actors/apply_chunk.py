@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from actors import faults
 from actors.errors import StepFailed
 from actors.staging import chunk_key, decode_chunk
 from events import catalog, records
@@ -55,7 +56,10 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
         if decision.exceeded and not view.threshold_exceeded:
             new.append(ThresholdExceeded(at=at, failed=decision.failed, threshold=threshold_label(spec)))
         event_log.append(conn, ticket, view.seq, new)
+        faults.hit("apply_chunk", "before_commit", chunk, conn)
+    faults.hit("apply_chunk", "after_commit", chunk)
     rt.drive(ticket)
+    faults.hit("apply_chunk", "after_drive", chunk)
 
 
 def _located(result: ValidRow | str, line: int) -> ValidRow | str:

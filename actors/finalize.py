@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from actors import faults
 from events import log as event_log
 from events import records
 from events.db import write_tx
@@ -42,5 +43,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
                 records.merge_staged(conn, row.dataset_id, ticket)
             new = [ImportCompleted(at=at)]
         event_log.append(conn, ticket, view.seq, new)
+        faults.hit("finalize", "before_commit", None, conn)
+    faults.hit("finalize", "after_commit")
     rt.blobs.delete_tree(f"chunks/{ticket}")
     rt.drive(ticket)

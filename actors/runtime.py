@@ -43,6 +43,8 @@ class Runtime:
 
     def view(self, ticket: int) -> ImportView | None:
         """The ticket's current view (None if there is no such ticket)."""
+        if not 0 < ticket < 2**63:  # not an id the database can even hold (a fuzzed URL, say)
+            return None
         with read_tx(self.engine) as conn:
             return self.views.load(conn, ticket)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import uuid as uuidlib
 
 from sqlalchemy.exc import IntegrityError
 
 from actors.readers import ReaderError, inspect_file
 from actors.runtime import Runtime, retry_conflicts
+from app import ratelimit
 from app.errors import BadRequest, Conflict, NotFound
 from app.uploads import UploadedFile
 from events import catalog
@@ -19,6 +21,8 @@ from events.log import now
 from events.mapping import resolve_columns
 from events.projections import ImportView
 from events.types import Event, FileStored, ImportCanceled, ImportRequested, ImportSpec
+
+logger = logging.getLogger("importer.service")
 
 
 def dataset_for(rt: Runtime, tenant: TenantRow, name: str) -> DatasetRow:
@@ -88,6 +92,7 @@ def start_import(
                 if existing is not None:
                     return existing.id, False
             at = now()
+            ratelimit.check_submission(conn, tenant.id, rt.settings.submit_rate_per_minute, at)
             ticket = catalog.insert_ticket(
                 conn, uuid=ticket_uuid, tenant_id=tenant.id, dataset_id=dataset.id, dialect=spec.dialect,
                 dedup_key=dedup_key, has_callback=bool(spec.callback_url), secret_uri=secret_uri, at=at,
@@ -109,7 +114,7 @@ def start_import(
         if upload is not None:
             upload.path.unlink(missing_ok=True)  # only left behind when deduplicated
     if created:
-        rt.drive(ticket)
+        _drive_after_commit(rt, ticket)
     return ticket, created
 
 
@@ -146,5 +151,15 @@ def cancel_import(rt: Runtime, tenant: TenantRow, ticket_id: int, reason: str = 
         return view
 
     retry_conflicts(attempt)
-    rt.drive(ticket_id)
+    _drive_after_commit(rt, ticket_id)
     return find_ticket(rt, tenant, ticket_id)[1]
+
+
+def _drive_after_commit(rt: Runtime, ticket: int) -> None:
+    """Enqueue the next step of a committed change; if the broker is down, say so and go on: the
+    log already holds the change, and resume (at every worker start, and periodically for stalled
+    tickets) re-drives it, so failing the request would only invite a duplicate submission."""
+    try:
+        rt.drive(ticket)
+    except Exception:
+        logger.warning("ticket %d: enqueue failed after commit; resume will re-drive it", ticket, exc_info=True)

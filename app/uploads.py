@@ -188,7 +188,7 @@ def _cleanup(spool: dict[str, object]) -> None:
 def _safe_name(name: str) -> str:
     """A filename for display only: no directories, no control characters, bounded length."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(ch for ch in base if ch.isprintable()).strip() or "upload"
-    return cleaned[:255]
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip()
+    return cleaned[:255] if cleaned not in ("", ".", "..") else "upload"
 
 

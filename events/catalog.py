@@ -104,6 +104,8 @@ _TICKET_COLS = (
 
 def get_ticket(conn: sa.Connection, ticket_id: int, tenant_id: int | None = None) -> TicketRow | None:
     """A ticket by id; with tenant_id, only if that tenant owns it."""
+    if not 0 < ticket_id < 2**63:  # no such id can exist (a URL may carry any integer); the driver would refuse it
+        return None
     query = sa.select(*_TICKET_COLS).where(tickets.c.id == ticket_id)
     if tenant_id is not None:
         query = query.where(tickets.c.tenant_id == tenant_id)

@@ -1,0 +1,293 @@
+"""Crashes against real processes (PostgreSQL, Redis, `importer worker`): nothing accepted is lost,
+every row lands exactly once, whatever dies and wherever."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors import apply_chunk, parse_file
+from actors.pipeline import give_up
+from actors.runtime import Runtime
+from events import log as event_log
+from events.db import make_engine
+from events.flow import PARSE, WEBHOOK, Step
+from events.log import Conflict
+from tests.faults.helpers import (
+    PrivateRedis,
+    Scaled,
+    check_exactly_once,
+    check_log,
+    receiver,
+    requeue_unacked,
+    settled,
+    staged_count,
+    ticket_records,
+    types_of,
+    wait_drained,
+    wait_for,
+)
+
+ROWS = 2000  # 10 chunks of 200
+
+
+class Kill:
+    """A place to SIGKILL a worker, and what the log (and the tables) must show right after."""
+
+    def __init__(self, rule: str, expect: Callable[[list[str], Runtime, int], bool]) -> None:
+        self.rule, self.expect = rule, expect
+
+    @property
+    def step(self) -> str:
+        return self.rule.split(":")[0]
+
+
+def _chunks(types: list[str]) -> int:
+    return types.count("chunk_applied")
+
+
+# Each chain kills one worker per point, in order, on one import; each successor starts with the
+# next rule armed and resumes the import from the log. Together they cover every crash point.
+CHAINS = {
+    "partial": [
+        # mid-parse: two chunks staged on disk, nothing in the log yet
+        Kill("parse_file:2:staged:kill", lambda t, rt, tk: t == ["import_requested", "file_stored"]),
+        # the outbox gap after parsing: FileParsed committed, apply_chunk 0 never enqueued
+        Kill("parse_file:*:after_commit:kill", lambda t, rt, tk: t[-1] == "file_parsed"),
+        # mid-chunk: chunk 2's record writes and ChunkApplied sit in an open transaction
+        Kill("apply_chunk:2:before_commit:kill", lambda t, rt, tk: _chunks(t) == 2 and len(ticket_records(rt, tk)) == 400),
+        # the outbox gap after a chunk: committed, chunk 5 not enqueued, chunk 4's message not acked
+        Kill("apply_chunk:4:after_commit:kill", lambda t, rt, tk: _chunks(t) == 5 and len(ticket_records(rt, tk)) == 1000),
+        # committed and chunk 7 enqueued, chunk 6's message not acked: it is delivered again
+        Kill("apply_chunk:6:after_drive:kill", lambda t, rt, tk: 7 <= _chunks(t) <= 8),
+    ],
+    "atomic": [
+        # mid-chunk of an atomic import: its rows go to staging, never to the dataset
+        Kill("apply_chunk:3:before_commit:kill", lambda t, rt, tk: _chunks(t) == 3 and staged_count(rt, tk) == 600
+             and not ticket_records(rt, tk)),
+        # mid-finalize: staging merged into the dataset inside an open transaction
+        Kill("finalize:*:before_commit:kill", lambda t, rt, tk: _chunks(t) == 10 and t[-1] == "chunk_applied"
+             and staged_count(rt, tk) == ROWS and not ticket_records(rt, tk)),
+        # finalized: ImportCompleted committed, the callback not enqueued yet
+        Kill("finalize:*:after_commit:kill", lambda t, rt, tk: t[-1] == "import_completed"
+             and len(ticket_records(rt, tk)) == ROWS and staged_count(rt, tk) == 0),
+    ],
+}
+
+
+@pytest.mark.parametrize("policy", list(CHAINS))
+def test_kill_9_at_every_point_then_the_next_worker_finishes_every_row_exactly_once(scaled: Scaled, policy: str) -> None:
+    with receiver() as hooks:
+        ticket = rows = None
+        for kill in CHAINS[policy]:
+            worker = scaled.worker(fault=kill.rule)  # resumes the import from the log as it starts
+            if ticket is None:
+                ticket, rows = scaled.submit(ROWS, policy=policy, callback_url=hooks.url)
+            assert worker.wait(60) == -signal.SIGKILL, f"{kill.rule}: {worker.tail()}"
+            types = types_of(scaled.rt, ticket)
+            assert kill.expect(types, scaled.rt, ticket), (kill.rule, types)
+            check_log(scaled.rt, ticket)
+            assert not hooks.posts
+            # The dead worker's unacknowledged messages come back (dramatiq does so once its
+            # heartbeat is stale); the step it was running when it died is among them.
+            unacked = requeue_unacked(scaled.settings.redis_url, scaled.settings.redis_namespace)
+            assert any(actor == kill.step for actor, _ in unacked), (kill.rule, unacked)
+        assert ticket is not None and rows is not None
+        last = scaled.worker()
+        view = wait_for(scaled.rt, ticket, settled, "the import to settle", alive=last.problem)
+        check_exactly_once(scaled.rt, ticket, rows)
+        assert view.webhook.delivered_at is not None and len(hooks.posts) == 1, hooks.posts
+        assert types_of(scaled.rt, ticket).count("webhook_delivered") == 1
+
+
+def test_sigterm_mid_chunk_stops_the_worker_cleanly_and_nothing_is_lost(scaled: Scaled) -> None:
+    """The signal lands while chunk 3's transaction is open: the step finishes, the worker exits 0."""
+    first = scaled.worker(fault="apply_chunk:3:before_commit:term")
+    ticket, rows = scaled.submit(ROWS)
+    assert first.wait(45) == 0, first.tail()
+    assert "stopping" in first.tail()
+    types = types_of(scaled.rt, ticket)
+    assert _chunks(types) >= 4, types  # chunk 3, in flight at the signal, was committed
+    check_log(scaled.rt, ticket)
+
+    second = scaled.worker()
+    wait_for(scaled.rt, ticket, lambda v: v.terminal, "the import to finish", alive=second.problem)
+    check_exactly_once(scaled.rt, ticket, rows)
+
+
+@pytest.mark.parametrize("resumed", ["periodically", "at-start"])
+def test_redis_restarted_mid_import_loses_its_queues_and_resume_finishes(
+    pg_schema_url: str, tmp_path: Path, resumed: str
+) -> None:
+    redis = PrivateRedis(tmp_path)
+    cluster = Scaled(tmp_path, pg_schema_url, redis.url, "importer", stall_seconds=1, resume_interval_seconds=0.3)
+    try:
+        # "at-start": the worker dies at chunk 3 while Redis restarts; a new worker resumes at start.
+        fault = "apply_chunk:3:before_commit:kill" if resumed == "at-start" else None
+        first = cluster.worker(fault=fault)
+        ticket, rows = cluster.submit(3000)
+        if resumed == "at-start":
+            assert first.wait(60) == -signal.SIGKILL
+        else:
+            wait_for(cluster.rt, ticket, lambda v: v.chunks_applied >= 3, "three chunks", alive=first.problem)
+        redis.kill()
+        redis.start()  # empty: every queued and unacknowledged message is gone
+        worker = cluster.worker() if resumed == "at-start" else first
+        view = wait_for(cluster.rt, ticket, lambda v: v.terminal, "the import to finish", timeout=90, alive=worker.problem)
+        assert view.state == "completed"
+        check_exactly_once(cluster.rt, ticket, rows)
+    finally:
+        cluster.close()
+        redis.close()
+
+
+def test_database_connection_killed_mid_chunk_rolls_back_and_the_retry_lands_rows_once(scaled: Scaled) -> None:
+    """pg_terminate_backend on the chunk's own session before it commits: rollback, retry, once."""
+    assert scaled.rt.engine.pool._pre_ping  # type: ignore[attr-defined]
+    worker = scaled.worker(fault="apply_chunk:2:before_commit:pgkill")
+    ticket, rows = scaled.submit(ROWS)
+    wait_for(scaled.rt, ticket, lambda v: v.terminal, "the import to finish", alive=worker.problem)
+    check_exactly_once(scaled.rt, ticket, rows)
+    log = worker.tail(20_000)
+    assert "step apply_chunk raised OperationalError (attempt 1); retrying" in log, log
+
+
+@pytest.mark.parametrize("db", ["postgres", "sqlite"])
+def test_two_workers_racing_for_the_same_chunk_one_applies_the_other_is_a_no_op(
+    db: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runtimes (two workers) read the same view, then both try to apply chunk 3."""
+    url = str(request.getfixturevalue("pg_schema_url")) if db == "postgres" else f"sqlite:///{tmp_path / 'race.db'}"
+    cluster = Scaled(tmp_path, url, "", "unused")  # in-process brokers nobody consumes
+    other = Runtime(cluster.settings, engine=make_engine(url))
+    try:
+        ticket, rows = cluster.submit(ROWS)
+        parse_file.run(cluster.rt, ticket)
+        for n in range(3):
+            apply_chunk.run(cluster.rt, ticket, n)
+        # Both have read the log (chunk 3 is due) before either writes anything.
+        barrier = threading.Barrier(2, timeout=30)
+        for rt in (cluster.rt, other):
+            rt.ticket = lambda t, real=rt.ticket: (barrier.wait(), real(t))[1]  # type: ignore[method-assign]
+        errors: list[BaseException] = []
+        conflicts: list[int] = []
+        append = event_log.append
+
+        def counting_append(conn: Any, t: int, seq: int, new: Any) -> int:
+            try:
+                return append(conn, t, seq, new)
+            except Conflict:
+                conflicts.append(t)
+                raise
+
+        monkeypatch.setattr(apply_chunk.event_log, "append", counting_append)
+
+        def work(rt: Runtime) -> None:
+            try:
+                from actors.runtime import retry_conflicts
+
+                retry_conflicts(lambda: apply_chunk.run(rt, ticket, 3))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(rt,)) for rt in (cluster.rt, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        assert conflicts == [ticket]  # they did race: the loser's append found the log moved on
+        monkeypatch.undo()
+        types = types_of(cluster.rt, ticket)
+        assert _chunks(types) == 4, types
+        assert len(ticket_records(cluster.rt, ticket)) == 800
+        del cluster.rt.ticket  # back to the method
+        for n in range(4, 10):
+            apply_chunk.run(cluster.rt, ticket, n)
+        from actors import finalize
+
+        finalize.run(cluster.rt, ticket)
+        check_exactly_once(cluster.rt, ticket, rows)
+    finally:
+        other.close()
+        cluster.close()
+
+
+@pytest.mark.parametrize("rule", [
+    "parse_file:1:staged:always",
+    "apply_chunk:1:before_commit:always",
+    "finalize:*:before_commit:always",
+])
+def test_a_poison_step_fails_the_ticket_after_bounded_retries_and_one_webhook_goes_out(scaled: Scaled, rule: str) -> None:
+    step = rule.split(":")[0]
+    policies = ["partial"] if step == "parse_file" else ["partial", "atomic"]
+    with receiver() as hooks:
+        worker = scaled.worker(fault=rule)
+        tickets = [scaled.submit(ROWS, policy=p, callback_url=hooks.url)[0] for p in policies]
+        try:
+            _check_poisoned(scaled, step, tickets, policies, hooks, worker)
+        except AssertionError as exc:  # say what the worker and the logs saw
+            logs = {t: types_of(scaled.rt, t) for t in tickets}
+            raise AssertionError(f"{exc}\nevents: {logs}\nposts: {len(hooks.posts)}\n--- worker log\n{worker.tail(6000)}") from exc
+
+
+def _check_poisoned(scaled: Scaled, step: str, tickets: list[int], policies: list[str], hooks: Any, worker: Any) -> None:
+    attempts = scaled.settings.max_retries + 1
+    for ticket, policy in zip(tickets, policies, strict=True):
+        view = wait_for(scaled.rt, ticket, settled, "the ticket to fail and its callback to settle", alive=worker.problem)
+        assert view.state == "failed"
+        assert (view.reason or "").startswith(f"internal error in step {step} after {attempts} attempts: FaultInjected"), view.reason
+        assert view.webhook.delivered_at is not None and view.webhook.attempts == 1, view.webhook
+        types = types_of(scaled.rt, ticket)
+        assert types.count("import_failed") == 1 and types.count("webhook_delivered") == 1, types
+        check_log(scaled.rt, ticket)
+        if policy == "atomic":  # nothing reached the dataset; whatever was staged is rolled back
+            assert not ticket_records(scaled.rt, ticket)
+            assert view.rolled_back == view.created and (step == "finalize" or staged_count(scaled.rt, ticket) == 0)
+    # Bounded: nothing is left queued, delayed or in flight; no step will run again.
+    wait_drained(scaled.settings.redis_url, scaled.settings.redis_namespace, alive=worker.problem)
+    assert len(hooks.posts) == len(tickets)
+    assert "gave up after" in worker.tail(100_000)
+
+
+def test_a_late_duplicate_of_a_failed_step_leaves_the_callback_alone(tmp_path: Path) -> None:
+    """Two copies of a poison step race; the second gives up after the first ended the ticket. It
+    must neither abandon the callback nor resend anything (it used to do both, and loop)."""
+    cluster = Scaled(tmp_path, f"sqlite:///{tmp_path / 'late.db'}", "", "unused")
+    sent: list[Any] = []
+    cluster.rt.send = lambda ticket, step: sent.append(step)  # type: ignore[method-assign]
+    try:
+        ticket, _ = cluster.submit(10, callback_url="http://127.0.0.1:9/hook")
+        give_up(cluster.rt, ticket, "internal error in step parse_file after 4 attempts: boom", PARSE)
+        assert types_of(cluster.rt, ticket)[-1] == "import_failed" and sent[-1] == Step(WEBHOOK)
+        sent.clear()
+        give_up(cluster.rt, ticket, "internal error in step parse_file after 4 attempts: boom", PARSE)
+        assert types_of(cluster.rt, ticket)[-1] == "import_failed" and not sent
+        view = check_log(cluster.rt, ticket)
+        assert not view.webhook.abandoned
+    finally:
+        cluster.close()
+
+
+def test_an_upload_accepted_while_redis_is_down_is_not_an_error_and_completes_later(pg_schema_url: str, tmp_path: Path) -> None:
+    """The outbox gap at the front door: the ticket and its events commit, the enqueue fails.
+    The caller gets its ticket (a 5xx would invite a duplicate submission); a worker starting
+    once Redis is back re-drives it from the log."""
+    redis = PrivateRedis(tmp_path)
+    cluster = Scaled(tmp_path, pg_schema_url, redis.url, "importer")
+    try:
+        redis.kill()
+        ticket, rows = cluster.submit(ROWS)  # must not raise
+        assert types_of(cluster.rt, ticket) == ["import_requested", "file_stored"]
+        redis.start()
+        worker = cluster.worker()
+        wait_for(cluster.rt, ticket, lambda v: v.terminal, "the import to finish", alive=worker.problem)
+        check_exactly_once(cluster.rt, ticket, rows)
+    finally:
+        cluster.close()
+        redis.close()
