@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 
@@ -40,7 +41,7 @@ class BlobStore:
         """Write a whole blob atomically (write to a temp file, then rename)."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
+        tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")  # racing writers never share a temp file
         tmp.write_bytes(data)
         os.replace(tmp, target)
 

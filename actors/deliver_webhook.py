@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import msgspec
+import sqlalchemy as sa
 
 from actors.net import backoff_schedule, deliver, next_delay, redact
 from events import catalog
 from events import log as event_log
-from events.db import read_tx, write_tx
+from events.db import is_sqlite, read_tx, write_tx
 from events.flow import WEBHOOK, Step, next_step
 from events.log import now
 from events.projections import ImportView
@@ -42,6 +46,43 @@ def render_body(view: ImportView, ticket: catalog.TicketRow, base_url: str) -> b
 
 def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     """Make one delivery attempt and record it; schedule the next or give up."""
+    with _delivering(rt, ticket) as mine:
+        if mine:  # else another thread or worker is POSTing this callback now and will record it
+            _attempt(rt, ticket)
+
+
+_busy: set[int] = set()
+_busy_lock = threading.Lock()
+_LOCK_CLASS = 0x7EB0 << 48  # pg advisory-lock keys "delivering the callback of ticket N"
+
+
+@contextmanager
+def _delivering(rt: Runtime, ticket: int) -> Iterator[bool]:
+    """Claim the ticket's delivery: one POST at a time per callback, across threads and workers
+    (messages are at-least-once, and every worker start re-drives pending callbacks)."""
+    if not is_sqlite(rt.engine):  # scaled: workers share PostgreSQL; a session lock spans the POST
+        with rt.engine.connect() as conn:
+            key = {"k": _LOCK_CLASS | ticket}
+            mine = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(CAST(:k AS bigint))"), key).scalar())
+            try:
+                yield mine
+            finally:
+                if mine:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(CAST(:k AS bigint))"), key)
+                conn.commit()
+        return
+    with _busy_lock:  # embedded: one process, its worker threads
+        mine = ticket not in _busy
+        _busy.add(ticket)
+    try:
+        yield mine
+    finally:
+        if mine:
+            with _busy_lock:
+                _busy.discard(ticket)
+
+
+def _attempt(rt: Runtime, ticket: int) -> None:
     view = rt.view(ticket)
     if view is None or view.spec is None or view.spec.callback_url is None or next_step(view) != Step(WEBHOOK):
         return

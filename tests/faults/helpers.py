@@ -365,6 +365,7 @@ class Receiver(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Hook)
         self.posts: list[tuple[str, dict[str, str], bytes]] = []
         self.lock = threading.Lock()
+        self.hold: threading.Event | None = None  # when set by a test: answer only once it is released
 
     @property
     def url(self) -> str:
@@ -381,6 +382,8 @@ class _Hook(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with self.server.lock:
             self.server.posts.append((self.path, dict(self.headers.items()), body))
+        if self.server.hold is not None:
+            self.server.hold.wait(3)
         self.send_response(204)
         self.send_header("Content-Length", "0")
         self.end_headers()

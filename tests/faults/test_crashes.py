@@ -291,3 +291,70 @@ def test_an_upload_accepted_while_redis_is_down_is_not_an_error_and_completes_la
     finally:
         cluster.close()
         redis.close()
+
+
+@pytest.mark.parametrize("db", ["postgres", "sqlite"])
+def test_two_deliveries_of_the_same_callback_at_once_post_it_once(db: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A worker starting re-drives every unfinished ticket, callbacks included, while another may
+    be delivering one right now: the two copies must not both POST it."""
+    from actors import deliver_webhook
+
+    url = str(request.getfixturevalue("pg_schema_url")) if db == "postgres" else f"sqlite:///{tmp_path / 'hook.db'}"
+    cluster = Scaled(tmp_path, url, "", "unused")
+    try:
+        with receiver() as hooks:
+            hooks.hold = threading.Event()  # the receiver answers only once released (or after 3 s)
+            ticket, _ = cluster.submit(5, callback_url=hooks.url)
+            parse_file.run(cluster.rt, ticket)
+            apply_chunk.run(cluster.rt, ticket, 0)
+            from actors import finalize
+
+            finalize.run(cluster.rt, ticket)
+            threads = [threading.Thread(target=deliver_webhook.run, args=(cluster.rt, ticket)) for _ in range(2)]
+            for t in threads:
+                t.start()
+            threads[1].join(5)  # the second copy returns at once (it used to POST too)
+            hooks.hold.set()
+            for t in threads:
+                t.join(30)
+            view = check_log(cluster.rt, ticket)
+            assert len(hooks.posts) == 1, len(hooks.posts)
+            assert view.webhook.attempts == 1 and view.webhook.delivered_at is not None
+    finally:
+        cluster.close()
+
+
+def test_two_workers_parsing_the_same_file_at_once_both_end_cleanly(tmp_path: Path) -> None:
+    """Duplicate parse messages (a worker starting re-drives a ticket another is parsing) write the
+    same 100 chunk blobs at the same moment; neither may fail, and the file is parsed once."""
+    from actors import finalize
+    from actors.runtime import retry_conflicts
+
+    cluster = Scaled(tmp_path, f"sqlite:///{tmp_path / 'parse.db'}", "", "unused", chunk_size=20)
+    other = Runtime(cluster.settings)
+    try:
+        ticket, rows = cluster.submit(ROWS)
+        gate = threading.Barrier(2, timeout=30)
+        errors: list[BaseException] = []
+
+        def parse(rt: Runtime) -> None:
+            try:
+                gate.wait()
+                retry_conflicts(lambda: parse_file.run(rt, ticket))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=parse, args=(rt,)) for rt in (cluster.rt, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors  # it used to be FileNotFoundError: both renamed one shared temp file
+        assert types_of(cluster.rt, ticket).count("file_parsed") == 1
+        for n in range(ROWS // 20):
+            apply_chunk.run(cluster.rt, ticket, n)
+        finalize.run(cluster.rt, ticket)
+        check_exactly_once(cluster.rt, ticket, rows)
+    finally:
+        other.close()
+        cluster.close()

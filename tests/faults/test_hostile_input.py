@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import time
 import tracemalloc
@@ -514,7 +513,7 @@ def test_no_stdlib_xml_parser_or_openpyxl_touches_uploads() -> None:
         "bad = sorted(m for m in sys.modules if m.startswith(('xml.etree', 'xml.dom', 'xml.sax', 'openpyxl', 'lxml')));"
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=os.getcwd(), timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", out.stdout
 
