@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from app.dialects.streaming import joined
 from events.projections import ImportView, iter_results
 from events.records import record_uuid
 
 _encode = msgspec.json.Encoder().encode
-_BATCH = 1000  # ids per streamed piece: flat memory however many records the job created
 
 
 class TeamTracksJobAccepted(msgspec.Struct):
@@ -78,7 +78,7 @@ def render_job(view: ImportView) -> Iterator[bytes]:
         yield head
         return
     yield head[:-1] + b',"objectsCreated":['
-    yield from _joined(_encode(record_uuid(view.uuid, r.index)) for r in iter_results(view, frozenset({"c"})))
+    yield from joined(_encode(record_uuid(view.uuid, r.index)) for r in iter_results(view, frozenset({"c"})))
     yield b'],"errors":['
     errors: Iterator[bytes] = (
         _encode(TeamTracksJobError(r.line or 0, r.error or "row failed"))
@@ -87,26 +87,13 @@ def render_job(view: ImportView) -> Iterator[bytes]:
     if view.state != "completed" and view.reason:
         whole = _encode(TeamTracksJobError(0, view.reason))
         errors = _chain(errors, whole)
-    yield from _joined(errors)
+    yield from joined(errors)
     yield b"]}"
 
 
 def _chain(items: Iterator[bytes], last: bytes) -> Iterator[bytes]:
     yield from items
     yield last
-
-
-def _joined(items: Iterator[bytes]) -> Iterator[bytes]:
-    """Comma-joined JSON values, yielded a batch at a time."""
-    batch: list[bytes] = []
-    first = True
-    for item in items:
-        batch.append(item)
-        if len(batch) == _BATCH:
-            yield (b"" if first else b",") + b",".join(batch)
-            first, batch = False, []
-    if batch:
-        yield (b"" if first else b",") + b",".join(batch)
 
 
 def error_body(status: int, message: str) -> TeamTracksError:

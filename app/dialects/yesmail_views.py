@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from app.dialects.streaming import joined
 from events.catalog import DatasetRow
 from events.decisions import threshold_label
 from events.projections import ImportView, Milestone, iter_results
 
 _encode = msgspec.json.Encoder().encode
-_BATCH = 1000  # result entries per streamed piece: flat memory however long the file
 
 ACCEPTED = "File import to target list accepted."
 DOWNLOADED = "File downloaded."
@@ -236,35 +236,22 @@ def render_results(view: ImportView) -> Iterator[bytes]:
     )
     yield head[:-1] + b',"completed":['
     if committed(view):
-        yield from _joined(
+        yield from joined(
             _encode(YesmailCompleted(r.index, iso(r.at)))
             for r in iter_results(view, frozenset({"c", "u", "n"}))
         )
     yield b'],"failed":['
-    yield from _joined(
+    yield from joined(
         _encode(
             YesmailFailed(r.index, iso(r.at), YesmailRowError(400, r.error or "Invalid record."))
         )
         for r in iter_results(view, frozenset({"f"}))
     )
     yield b'],"ignored":['
-    yield from _joined(
+    yield from joined(
         _encode(YesmailIgnored(r.index)) for r in iter_results(view, frozenset({"i"}))
     )
     yield b"]}"
-
-
-def _joined(items: Iterator[bytes]) -> Iterator[bytes]:
-    """Comma-joined JSON values, yielded a batch at a time."""
-    batch: list[bytes] = []
-    first = True
-    for item in items:
-        batch.append(item)
-        if len(batch) == _BATCH:
-            yield (b"" if first else b",") + b",".join(batch)
-            first, batch = False, []
-    if batch:
-        yield (b"" if first else b",") + b",".join(batch)
 
 
 def render_schema(dataset: DatasetRow) -> YesmailSchema:
