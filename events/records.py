@@ -47,11 +47,13 @@ def fetch_existing(
     decode = _decode.decode
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        if conn.dialect.name == "postgresql":  # one round trip with an array parameter
-            cursor.execute("SELECT key, data FROM records WHERE dataset_id = %s AND key = ANY(%s)", (dataset_id, keys))
+        if conn.dialect.name == "postgresql":
+            # One round trip with an array parameter, sent in binary (%b): psycopg's text-array
+            # quoting runs a regex per element, 25x slower for a 5,000-key chunk.
+            cursor.execute("SELECT key, data FROM records WHERE dataset_id = %s AND key = ANY(%b)", (dataset_id, keys))
             found.update((key, decode(data)) for key, data in cursor.fetchall())
             if staged_ticket is not None:
-                cursor.execute("SELECT key, data FROM staged WHERE ticket = %s AND key = ANY(%s)", (staged_ticket, keys))
+                cursor.execute("SELECT key, data FROM staged WHERE ticket = %s AND key = ANY(%b)", (staged_ticket, keys))
                 found.update((key, decode(data)) for key, data in cursor.fetchall())
             return found
         for start in range(0, len(keys), _BATCH):
@@ -101,7 +103,10 @@ def write(
 def _write_pg(
     conn: sa.Connection, dataset_id: int, ticket: int, ticket_uuid: str, writes: Sequence[Write], *, staged: bool
 ) -> None:
-    """PostgreSQL: the whole chunk in one statement over unnest()ed arrays (one round trip, not one per row)."""
+    """PostgreSQL: the whole chunk in one statement over unnest()ed arrays (one round trip, not one per row).
+
+    The arrays go in binary (%b): text-format arrays are quoted element by element in Python.
+    """
     encode = _json.encode
     keys = [w.key for w in writes]
     uuids = [record_uuid(ticket_uuid, w.index) for w in writes]
@@ -111,14 +116,14 @@ def _write_pg(
         if staged:
             cursor.execute(
                 "INSERT INTO staged (ticket, key, uuid, data) "
-                "SELECT %s, k, u, d FROM unnest(%s::text[], %s::text[], %s::text[]) AS t(k, u, d) "
+                "SELECT %s, k, u, d FROM unnest(%b::text[], %b::text[], %b::text[]) AS t(k, u, d) "
                 "ON CONFLICT (ticket, key) DO UPDATE SET data = excluded.data",
                 (ticket, keys, uuids, datas),
             )
         else:
             cursor.execute(
                 "INSERT INTO records (dataset_id, key, uuid, data, ticket) "
-                "SELECT %s, k, u, d, %s FROM unnest(%s::text[], %s::text[], %s::text[]) AS t(k, u, d) "
+                "SELECT %s, k, u, d, %s FROM unnest(%b::text[], %b::text[], %b::text[]) AS t(k, u, d) "
                 "ON CONFLICT (dataset_id, key) DO UPDATE SET data = excluded.data, ticket = excluded.ticket",
                 (dataset_id, ticket, keys, uuids, datas),
             )
