@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dramatiq
 import sqlalchemy as sa
@@ -23,6 +23,9 @@ from events.log import Conflict
 from events.projections import ImportView
 from events.views import ViewCache
 
+if TYPE_CHECKING:
+    from actors.worker_process import WorkerProcess
+
 log = logging.getLogger("importer.runtime")
 T = TypeVar("T")
 
@@ -37,6 +40,7 @@ class Runtime:
         self.broker = broker or make_broker(settings)
         self.views = ViewCache()
         self.allow = AllowList.parse(settings.allowed_hosts)
+        self.worker_process: WorkerProcess | None = None  # set when `serve` runs its worker as a child
         from actors.pipeline import declare_actors  # the steps import this module
 
         self.actors: dict[str, dramatiq.Actor[Any, Any]] = declare_actors(self)

@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from actors.runtime import Runtime
 from actors.worker import EmbeddedWorker
+from actors.worker_process import ForwardBroker, WorkerProcess
 from app.errors import ApiError, TooManyRequests
 from app.native import NativeDatasets, NativeImports
 from app.ops import OPS_HANDLERS
@@ -50,13 +51,21 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     state: dict[str, Any] = {}
 
     def startup(app: Litestar) -> None:
-        rt = runtime or Runtime(settings)
-        app.state.runtime = rt
         embedded_worker = settings.embedded if run_worker is None else run_worker
-        if embedded_worker:
-            worker = EmbeddedWorker(rt)
-            worker.start()
-            state["worker"] = worker
+        if embedded_worker and runtime is None and settings.embedded_worker == "process":
+            # The worker gets its own process (and GIL): status requests stay fast during imports.
+            child = WorkerProcess(settings, settings.worker_threads)
+            rt = Runtime(settings, broker=ForwardBroker(child))
+            rt.worker_process = child
+            child.start()
+            state["worker"] = child
+        else:
+            rt = runtime or Runtime(settings)
+            if embedded_worker:
+                worker = EmbeddedWorker(rt)
+                worker.start()
+                state["worker"] = worker
+        app.state.runtime = rt
 
     def shutdown(app: Litestar) -> None:
         worker = state.pop("worker", None)

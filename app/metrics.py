@@ -15,6 +15,7 @@ import msgspec
 import sqlalchemy as sa
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import event as sa_event
 
@@ -144,6 +145,8 @@ def queue_depth(rt: Runtime) -> dict[str, int]:
     """Messages waiting in the broker: ready and delayed (Redis LLEN, or the in-process queue sizes)."""
     from actors.broker import QUEUE
 
+    if rt.worker_process is not None:
+        return rt.worker_process.queue_depth()
     delayed = f"{QUEUE}.DQ"
     client = getattr(rt.broker, "client", None)
     if client is not None:
@@ -186,9 +189,32 @@ class LogCollector(Collector):
         yield GaugeMetricFamily("importer_metrics_query_seconds", "Time this scrape spent reading the log.", value=query_seconds)
 
 
+class _Except(Collector):
+    """A registry's families but the named ones."""
+
+    def __init__(self, registry: CollectorRegistry, skip: set[str]) -> None:
+        self.registry = registry
+        self.skip = skip
+
+    def collect(self) -> Iterator[Metric]:
+        return (family for family in self.registry.collect() if family.name not in self.skip)
+
+
 def render(rt: Runtime) -> bytes:
-    """The /metrics body: this process's registry, then the log-derived families."""
-    return generate_latest(REGISTRY) + generate_latest(LogCollector(rt))
+    """The /metrics body: this process's registry, then the log-derived families.
+
+    When `serve` runs its worker as a child process, the step timings and row counts are the
+    child's, read from its prometheus multiprocess files, in place of this process's (zero) ones.
+    """
+    child = rt.worker_process
+    if child is None:
+        return generate_latest(REGISTRY) + generate_latest(LogCollector(rt))
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    steps = CollectorRegistry()
+    MultiProcessCollector(steps, path=child.metrics_dir)  # type: ignore[no-untyped-call]
+    skip = {STEP_SECONDS._name, CHUNK_SECONDS._name, ROWS._name}
+    return generate_latest(_Except(REGISTRY, skip)) + generate_latest(steps) + generate_latest(LogCollector(rt))
 
 
 def serve_worker_metrics(port: int, processes: int = 1) -> Any:

@@ -114,6 +114,8 @@ def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
             checks["broker"] = "ok"
         except Exception as exc:
             checks["broker"] = f"error: {type(exc).__name__}"
+    elif rt.worker_process is not None and not rt.worker_process.alive:
+        checks["broker"] = "error: the worker process is not running (it is restarted automatically)"
     else:
         checks["broker"] = "in-process"
     ok = all(v in ("ok", "in-process") for v in checks.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -25,6 +26,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_form_field_bytes: int = 64 * 1024
     max_unpacked_bytes: int = 1024 * MB
     worker_threads: int = 4
+    embedded_worker: Literal["process", "thread"] = "process"  # `serve` without Redis: "process" (a child) or "thread" (in the API process)
     worker_processes: int = 1
     max_retries: int = 5
     retry_min_backoff_ms: int = 200

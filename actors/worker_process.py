@@ -1,0 +1,194 @@
+"""The embedded worker in a child process: the API keeps an interpreter (and a GIL) of its own.
+
+`importer serve` without Redis still needs no broker server: the API process forwards each
+step message (actor name and ids, nothing else) over a pipe to one child process, which runs
+the in-process broker and worker exactly as the embedded thread mode does. The log stays the
+source of truth: a message lost with a dying child is re-driven by the next child's resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import tempfile
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+import dramatiq
+
+logger = logging.getLogger("importer.worker")
+
+RESTART_DELAY = 1.0  # seconds before a crashed child is replaced
+DEPTH_INTERVAL = 0.5  # seconds between the child's reports of its queue sizes
+
+
+class ForwardBroker(dramatiq.Broker):
+    """The API side's broker: `enqueue` hands the message to the worker child; it never consumes."""
+
+    def __init__(self, supervisor: WorkerProcess) -> None:
+        super().__init__(middleware=[])
+        self.supervisor = supervisor
+        self.declared: set[str] = set()
+
+    def declare_queue(self, queue_name: str) -> None:
+        self.declared.add(queue_name)
+
+    def get_declared_queues(self) -> set[str]:
+        return set(self.declared)
+
+    def get_declared_delay_queues(self) -> set[str]:
+        return set()
+
+    def enqueue(self, message: dramatiq.Message[Any], *, delay: int | None = None) -> dramatiq.Message[Any]:
+        self.supervisor.forward(message.actor_name, tuple(message.args))
+        return message
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000) -> dramatiq.Consumer:
+        raise NotImplementedError("the API process does not consume; its worker child does")
+
+    def flush(self, queue_name: str) -> None:
+        return None
+
+    def flush_all(self) -> None:
+        return None
+
+    def join(self, queue_name: str, min_successes: int = 10, idle_time: int = 100, *, timeout: int | None = None) -> None:
+        raise NotImplementedError("the queue lives in the worker child")
+
+
+class WorkerProcess:
+    """Starts the worker child, forwards messages to it, and replaces it if it dies."""
+
+    def __init__(self, settings: Any, threads: int) -> None:
+        self.settings = settings
+        self.threads = threads
+        self.metrics_dir = tempfile.mkdtemp(prefix="importer-worker-metrics-")
+        self._ctx = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._conn: Connection | None = None
+        self._proc: Any = None
+        self._monitor: threading.Thread | None = None
+        self._depth = self._ctx.Array("q", 2)  # the child's ready and delayed queue sizes
+        self.restarts = 0
+
+    def queue_depth(self) -> dict[str, int]:
+        """The child's broker backlog, as it last reported it (every DEPTH_INTERVAL)."""
+        ready, delayed = self._depth[:]
+        return {"ready": int(ready), "delayed": int(delayed)}
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    def start(self) -> None:
+        """Spawn the child (it resumes unfinished tickets itself) and watch it."""
+        self._spawn()
+        self._monitor = threading.Thread(target=self._watch, name="importer-worker-monitor", daemon=True)
+        self._monitor.start()
+
+    def _spawn(self) -> None:
+        receiver, sender = self._ctx.Pipe(duplex=False)
+        # The child's metrics go to files this process sums at scrape time (prometheus multiprocess).
+        previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir
+        try:
+            proc = self._ctx.Process(
+                target=child_main, args=(self.settings, self.threads, receiver, self._depth), name="importer-worker", daemon=True
+            )
+            proc.start()
+        finally:
+            if previous is None:
+                os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            else:
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = previous
+        receiver.close()
+        with self._lock:
+            self._conn, self._proc = sender, proc
+        logger.info("embedded worker process %d started", proc.pid)
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            proc = self._proc
+            proc.join()
+            if self._stopping.is_set():
+                return
+            logger.error("embedded worker process %d exited with code %s; starting another", proc.pid, proc.exitcode)
+            self.restarts += 1
+            if self._stopping.wait(RESTART_DELAY):
+                return
+            self._spawn()
+
+    def forward(self, actor: str, args: tuple[Any, ...]) -> None:
+        """Send one message; if the child is gone, its successor's resume re-drives from the log."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                return
+            try:
+                conn.send((actor, args))
+            except (BrokenPipeError, EOFError, OSError) as exc:
+                logger.warning("worker process unreachable (%s); the log will re-drive %s%s", exc, actor, args)
+
+    def stop(self, timeout: float = 35.0) -> None:
+        """Ask the child to finish its in-flight steps and exit; kill it past `timeout`."""
+        self._stopping.set()
+        with self._lock:
+            conn, proc = self._conn, self._proc
+            self._conn = None
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+            conn.close()
+        if proc is not None:
+            proc.join(timeout)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+
+
+def child_main(settings: Any, threads: int, conn: Connection, depth: Any) -> None:
+    """The child: an in-process broker and worker, fed by the pipe until it closes."""
+    from actors.runtime import Runtime
+    from actors.worker import EmbeddedWorker
+    from app.logs import setup_logging
+    from app.metrics import queue_depth
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    setup_logging(settings.log_format, settings.log_level)
+    rt = Runtime(settings)
+    worker = EmbeddedWorker(rt, threads)
+    done = threading.Event()
+
+    def _term(_signum: int, _frame: object) -> None:
+        done.set()
+        conn.close()  # unblocks recv()
+
+    def _report() -> None:
+        while not done.wait(DEPTH_INTERVAL):
+            sizes = queue_depth(rt)
+            depth[:] = [sizes["ready"], sizes["delayed"]]
+
+    signal.signal(signal.SIGTERM, _term)
+    worker.start()
+    threading.Thread(target=_report, name="importer-queue-depth", daemon=True).start()
+    try:
+        while not done.is_set():
+            try:
+                item = conn.recv()
+            except (EOFError, OSError):
+                break  # the API process is gone (or told us to stop)
+            if item is None:
+                break
+            actor, args = item
+            try:
+                rt.actors[actor].send(*args)
+            except Exception:
+                logger.exception("could not enqueue %s%s", actor, args)
+    finally:
+        worker.stop()
+        rt.close()
