@@ -68,29 +68,24 @@ def decide_chunk(
     state: dict[str, tuple[dict[str, Any], bool, int]] = {}  # key -> (values, new?, creating row)
     failed = failed_before
     exceeded = exceeded_before
-
-    def mark(outcome: Outcome) -> None:
-        if runs and runs[-1][0] == outcome:
-            runs[-1] = (outcome, runs[-1][1] + 1)
-        else:
-            runs.append((outcome, 1))
-
+    last: Outcome | None = None  # the open run: outcome and length (runs are appended when they end)
+    length = 0
     for index, line, row in rows:
         if exceeded:
-            mark("s")
-            continue
-        if isinstance(row, str):
-            outcome: Outcome = "f"
+            outcome: Outcome = "s"
+        elif isinstance(row, str):
+            outcome = "f"
             failures.append(RowFailure(index, line, row))
         else:
-            current = state.get(row.key)
-            old = current[0] if current is not None else existing.get(row.key)
+            key = row.key
+            current = state.get(key)
+            old = current[0] if current is not None else existing.get(key)
             if old is None:
                 outcome = "c"
-                state[row.key] = (dict(row.values), True, index)
+                state[key] = (row.values, True, index)  # the validator made this dict for this row alone
             elif mode == "insert":
                 outcome = "f"
-                failures.append(RowFailure(index, line, f"duplicate key {row.key}: the record already exists"))
+                failures.append(RowFailure(index, line, f"duplicate key {key}: the record already exists"))
             elif mode == "ignore":
                 outcome = "i"
             else:
@@ -100,11 +95,18 @@ def decide_chunk(
                 else:
                     outcome = "u"
                     new, creator = (current[1], current[2]) if current is not None else (False, index)
-                    state[row.key] = (merged, new, creator)
+                    state[key] = (merged, new, creator)
         if outcome == "f":
             failed += 1
             if threshold_verdict(failed, budget):
                 exceeded = True
-        mark(outcome)
+        if outcome == last:
+            length += 1
+        else:
+            if last is not None:
+                runs.append((last, length))
+            last, length = outcome, 1
+    if last is not None:
+        runs.append((last, length))
     writes = [Write(key, values, new, creator) for key, (values, new, creator) in state.items()]
     return ChunkDecision(runs, failures, writes, failed, exceeded)
