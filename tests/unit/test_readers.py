@@ -764,6 +764,41 @@ def test_xls_cells_sheets_and_errors(tmp_path: Path) -> None:
         rows_of(write(tmp_path, "cut.xls", data[: len(data) // 2]))
 
 
+def test_xls_calamine_reads_what_xlrd_reads_error_cells_included(tmp_path: Path) -> None:
+    """The fast path (calamine + the error-record scan) against xlrd's reading of the same sheet."""
+    xlwt = pytest.importorskip("xlwt")
+    from actors.readers import xls_reader
+
+    rng = random.Random(7)
+    wb = xlwt.Workbook()
+    ws = wb.add_sheet("Data")
+    later = wb.add_sheet("Later")  # its error cells must not leak into "Data"
+    later.row(5).set_cell_error(1, 7)
+    later.row(9).set_cell_error(0, 7)
+    ws.row(0).set_cell_error(0, 42)  # #N/A (xlwt's own names are off: codes are safer)
+    day = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    codes = [0, 7, 15, 23, 29, 36, 42]  # #NULL! #DIV/0! #VALUE! #REF! #NAME? #NUM! #N/A
+    for r in range(1, 3000):
+        if r % 97 == 0:
+            continue  # a blank row
+        ws.write(r, 0, f"name {r}")
+        ws.write(r, 1, rng.choice([r, r + 0.5, -r, 10**15 + r]))
+        ws.write(r, 2, dt.date(2020, 1, 1) + dt.timedelta(days=r), day)
+        ws.write(r, 3, rng.random() < 0.5)
+        if r % 37 == 0:
+            ws.row(r).set_cell_error(rng.randrange(4, 7), rng.choice(codes))
+        if r % 53 == 0:
+            ws.write(r, 6, "")  # an empty text cell past the data
+    path = tmp_path / "big.xls"
+    wb.save(str(path))
+    fast = list(xls_reader.read_xls(path, "Data"))
+    with xls_reader._open(path) as book:
+        slow = list(xls_reader._sheet(book, "Data")[1])
+    assert fast == slow
+    assert sum(isinstance(row, BadRow) for row in fast) == 1 + len([r for r in range(1, 3000) if r % 37 == 0 and r % 97])
+    assert isinstance(fast[0], BadRow) and fast[0].message == "cell A1 holds the error #N/A"
+
+
 def compound_file(streams: dict[str, bytes]) -> bytes:
     """A minimal OLE2 compound file (v3, 512-byte sectors) holding these streams (each padded to 4 KiB)."""
     free, end, fat_sector, nostream = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
