@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -34,6 +33,9 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     ]
     broker: dramatiq.Broker
     if settings.redis_url:
+        # Imported only when used: redis costs ~7 MB in every embedded process that never needs it.
+        from dramatiq.brokers.redis import RedisBroker
+
         broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=settings.redis_url, namespace=settings.redis_namespace, middleware=middleware
         )

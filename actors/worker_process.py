@@ -23,6 +23,7 @@ import dramatiq
 logger = logging.getLogger("importer.worker")
 
 RESTART_DELAY = 1.0  # seconds before a crashed child is replaced
+START_TIMEOUT = 60.0  # seconds to wait for a new child to consume
 DEPTH_INTERVAL = 0.5  # seconds between the child's reports of its queue sizes
 
 
@@ -73,7 +74,7 @@ class WorkerProcess:
         self._conn: Connection | None = None
         self._proc: Any = None
         self._monitor: threading.Thread | None = None
-        self._depth = self._ctx.Array("q", 2)  # the child's ready and delayed queue sizes
+        self._depth = self._ctx.Array("q", 2, lock=False)  # the child's ready and delayed queue sizes
         self.restarts = 0
 
     def queue_depth(self) -> dict[str, int]:
@@ -92,7 +93,7 @@ class WorkerProcess:
         self._monitor.start()
 
     def _spawn(self) -> None:
-        receiver, sender = self._ctx.Pipe(duplex=False)
+        receiver, sender = self._ctx.Pipe(duplex=True)  # messages down; one "ready" up
         # The child's metrics go to files this process sums at scrape time (prometheus multiprocess).
         previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir
@@ -109,7 +110,15 @@ class WorkerProcess:
         receiver.close()
         with self._lock:
             self._conn, self._proc = sender, proc
-        logger.info("embedded worker process %d started", proc.pid)
+        # Serve only once steps can run: an upload right after start-up must not wait for the child.
+        try:
+            up = sender.poll(START_TIMEOUT) and sender.recv() == "ready"
+        except (EOFError, OSError):
+            up = False
+        if up:
+            logger.info("embedded worker process %d started", proc.pid)
+        else:
+            logger.error("embedded worker process %d did not report ready in %.0fs", proc.pid, START_TIMEOUT)
 
     def _watch(self) -> None:
         while not self._stopping.is_set():
@@ -176,6 +185,7 @@ def child_main(settings: Any, threads: int, conn: Connection, depth: Any) -> Non
     signal.signal(signal.SIGTERM, _term)
     worker.start()
     threading.Thread(target=_report, name="importer-queue-depth", daemon=True).start()
+    conn.send("ready")
     try:
         while not done.is_set():
             try:
