@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,11 +30,23 @@ def _sql(conn: sa.Connection, text: str) -> str:
     return text if conn.dialect.paramstyle == "qmark" else text.replace("?", "%s")
 
 
-def _executemany(conn: sa.Connection, text: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """DB-API executemany on the transaction's own connection: no per-row SQLAlchemy work."""
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+def _insert_rows(conn: sa.Connection, head: str, tail: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """SQLite: many rows per INSERT statement (as many as its bound-parameter limit allows).
+
+    One statement per few thousand rows instead of executemany's one step per row: the sqlite3
+    module releases the GIL around each step, so a per-row step makes a chunk's insert hand the
+    interpreter back and forth thousands of times while another thread (the parse reading on) runs.
+    """
+    dbapi = conn.connection.dbapi_connection
+    width = len(rows[0])
+    limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if hasattr(dbapi, "getlimit") else 999  # type: ignore[union-attr]
+    per = max(1, limit // width)
+    group = "(" + ",".join("?" * width) + ")"
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(_sql(conn, text), rows)
+        for start in range(0, len(rows), per):
+            batch = rows[start : start + per]
+            cursor.execute(f"{head} VALUES {','.join([group] * len(batch))} {tail}", [v for row in batch for v in row])
     finally:
         cursor.close()
 
@@ -72,12 +85,12 @@ def fetch_existing(
 
 
 _UPSERT_RECORDS = (
-    "INSERT INTO records (dataset_id, key, uuid, data, ticket) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (dataset_id, key) DO UPDATE SET data = excluded.data, ticket = excluded.ticket"
+    "INSERT INTO records (dataset_id, key, uuid, data, ticket)",
+    "ON CONFLICT (dataset_id, key) DO UPDATE SET data = excluded.data, ticket = excluded.ticket",
 )
 _UPSERT_STAGED = (
-    "INSERT INTO staged (ticket, key, uuid, data) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (ticket, key) DO UPDATE SET data = excluded.data"
+    "INSERT INTO staged (ticket, key, uuid, data)",
+    "ON CONFLICT (ticket, key) DO UPDATE SET data = excluded.data",
 )
 
 
@@ -95,10 +108,10 @@ def write(
     rows: list[tuple[Any, ...]]
     if staged:
         rows = [(ticket, w.key, f"{prefix}{w.index:012x}", encode(w.values).decode()) for w in writes]
-        _executemany(conn, _UPSERT_STAGED, rows)
+        _insert_rows(conn, *_UPSERT_STAGED, rows)
     else:
         rows = [(dataset_id, w.key, f"{prefix}{w.index:012x}", encode(w.values).decode(), ticket) for w in writes]
-        _executemany(conn, _UPSERT_RECORDS, rows)
+        _insert_rows(conn, *_UPSERT_RECORDS, rows)
 
 
 def _write_pg(
