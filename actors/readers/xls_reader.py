@@ -3,8 +3,9 @@
 Cell values come from python-calamine (Rust; about 6x xlrd's rate here). calamine's Python
 binding turns error cells (#DIV/0!, #N/A, ...) into empty strings, so the sheet's BOOLERR and
 FORMULA records are scanned for error results (two C-speed regex passes over the sheet's own
-stream, located through xlrd's reading of the workbook globals), and those cells make BadRows as
-before. If calamine cannot read a file, xlrd reads it instead, with its precise error messages.
+records, found through xlrd's compound-document reader and the globals' BOUNDSHEET records), and
+those cells make BadRows as before. If calamine cannot read a file, or its sheets cannot be matched
+to their records, xlrd reads it instead, with its precise error messages.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import mmap
 import os
 import re
+import struct
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import python_calamine
 import xlrd
+from xlrd import compdoc
 
 from actors.readers.errors import BadRow, ReaderError
 from actors.readers.xlsx_reader import datetime_text, float_text
@@ -37,9 +41,8 @@ def inspect_xls(
     path: str | os.PathLike[str], sheet: str | None
 ) -> tuple[str, tuple[str | None, ...]]:
     """Resolve the sheet and read its first non-blank row."""
-    with _open(path) as book:
-        name = _sheet_name(book, sheet)
-    for item in read_xls(path, name):
+    name, rows = _read(path, sheet)
+    for item in rows:
         if isinstance(item, BadRow):
             raise ReaderError(
                 f"sheet {name!r}, row {item.line}: cannot read the first row: {item.message}"
@@ -50,85 +53,141 @@ def inspect_xls(
 
 def read_xls(path: str | os.PathLike[str], sheet: str | None) -> Iterator[Row | BadRow]:
     """Stream the sheet's non-blank rows as (row number, cells); BadRow for rows with error cells."""
-    with _open(path) as book:
-        name = _sheet_name(book, sheet)
-        fast = _calamine_rows(path, book, name)
-        if fast is None:  # calamine refused the file: xlrd reads it (and words any error)
-            yield from _sheet(book, sheet)[1]
-            return
-    yield from fast
+    return _read(path, sheet)[1]
+
+
+def _read(path: str | os.PathLike[str], sheet: str | None) -> tuple[str, Iterator[Row | BadRow]]:
+    """(sheet name, rows): calamine's values when it and the layout scan can read the file, else xlrd's."""
+    fast = _calamine(path, sheet)
+    if fast is not None:
+        return fast
+    book = _open(path)  # calamine refused the file: xlrd reads it (and words any error)
+    try:
+        name, rows = _sheet(book.book, sheet)
+        return name, _closing(book, rows)
+    except BaseException:
+        book.__exit__()
+        raise
+
+
+def _closing(book: _open, rows: Iterator[Row | BadRow]) -> Iterator[Row | BadRow]:
+    with book:
+        yield from rows
 
 
 # BIFF8 cell records holding an error: BOOLERR (0x0205, 8 bytes, last byte 1 = error) and FORMULA
 # (0x0006) whose cached result is an error (byte 0 = 2, bytes 6-7 = 0xFFFF). Groups: row, col, code.
 _BOOLERR = re.compile(rb"\x05\x02\x08\x00(..)(..)..(.)\x01", re.DOTALL)
 _FORMULA_ERROR = re.compile(rb"\x06\x00..(..)(..)..\x02.(.)...\xff\xff", re.DOTALL)
+_BOUNDSHEET, _DATEMODE, _EOF = 0x0085, 0x0022, 0x000A
 
 
-def _error_cells(book: Any, index: int) -> dict[tuple[int, int], int]:
-    """(row, col) -> error code of every error cell in sheet `index`'s BIFF substream."""
-    mem = getattr(book, "mem", None)
-    offsets: list[int] = list(getattr(book, "_sh_abs_posn", []))
-    if mem is None or index >= len(offsets):
-        return {}
-    start = offsets[index]
-    end = min((o for o in offsets if o > start), default=len(mem))
-    found: dict[tuple[int, int], int] = {}
+class _Layout(NamedTuple):
+    """What calamine does not tell: where each sheet's records start, and the date system."""
+
+    stream: bytes
+    offsets: list[int]
+    datemode: int
+
+
+def _layout(path: str | os.PathLike[str]) -> _Layout | None:
+    """The workbook stream and its globals' sheet offsets (None when it cannot be found)."""
+    try:
+        data = Path(path).read_bytes()
+        doc = compdoc.CompDoc(data, logfile=_Quiet())
+        for stream_name in ("Workbook", "Book"):  # BIFF8, then BIFF5
+            mem, base, size = doc.locate_named_stream(stream_name)
+            if mem is not None:
+                break
+        else:
+            return None
+        stream = bytes(mem[base : base + size])
+    except Exception:  # a damaged container: xlrd's path words the error
+        return None
+    offsets: list[int] = []
+    datemode = pos = 0
+    while pos + 4 <= len(stream):  # the globals' records, up to their EOF: a few hundred
+        kind, length = struct.unpack_from("<HH", stream, pos)
+        if kind == _BOUNDSHEET and length >= 4:
+            offsets.append(struct.unpack_from("<I", stream, pos + 4)[0])
+        elif kind == _DATEMODE and length >= 2:
+            datemode = struct.unpack_from("<H", stream, pos + 4)[0]
+        elif kind == _EOF:
+            break
+        pos += 4 + length
+    return _Layout(stream, offsets, datemode)
+
+
+def _error_cells(layout: _Layout, index: int) -> dict[int, dict[int, int]]:
+    """row -> {col: error code} of every error cell in sheet `index`'s records."""
+    start = layout.offsets[index]
+    end = min((o for o in layout.offsets if o > start), default=len(layout.stream))
+    found: dict[int, dict[int, int]] = {}
     for pattern in (_BOOLERR, _FORMULA_ERROR):
-        for match in pattern.finditer(mem, start, end):
+        for match in pattern.finditer(layout.stream, start, end):
             row, col, code = match.groups()
-            found[(int.from_bytes(row, "little"), int.from_bytes(col, "little"))] = code[0]
+            found.setdefault(int.from_bytes(row, "little"), {})[int.from_bytes(col, "little")] = code[0]
     return found
 
 
-def _calamine_rows(path: str | os.PathLike[str], book: Any, name: str) -> list[Row | BadRow] | None:
-    """The sheet's rows read by calamine (None when calamine cannot read the file)."""
+def _calamine(path: str | os.PathLike[str], sheet: str | None) -> tuple[str, Iterator[Row | BadRow]] | None:
+    """The sheet read by calamine, or None when calamine (or the layout scan) cannot read the file."""
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(os.fspath(path))
-        values: list[list[Any]] = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        names: list[str] = list(workbook.sheet_names)
     except Exception:  # a Rust-side refusal of any kind: xlrd decides and words it
         return None
-    errors = _error_cells(book, book.sheet_names().index(name))
-    base = datetime(1904, 1, 1) if book.datemode else datetime(1899, 12, 30)
-    out: list[Row | BadRow] = []
-    height = max(len(values), max((r for r, _ in errors), default=-1) + 1)
+    layout = _layout(path)
+    if layout is None or len(layout.offsets) != len(names) or not names:
+        return None  # sheets we cannot match to their records: let xlrd read it all
+    name = _pick(names, sheet)
+    try:
+        values: list[list[Any]] = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except Exception:
+        return None
+    errors = _error_cells(layout, names.index(name))
+    base = datetime(1904, 1, 1) if layout.datemode else datetime(1899, 12, 30)
+    return name, _calamine_rows(values, errors, base)
+
+
+def _calamine_rows(values: list[list[Any]], errors: dict[int, dict[int, int]], base: datetime) -> Iterator[Row | BadRow]:
+    """Rows as text, trailing empty cells trimmed, blank rows skipped, rows with error cells bad."""
+    height = max(len(values), max(errors, default=-1) + 1)
     for rx in range(height):
         raw = values[rx] if rx < len(values) else []
-        cells = [_text(value, base) for value in raw]
+        cells = [(v or None) if v.__class__ is str else _text(v, base) for v in raw]
         bad = None
-        if errors:
-            width = max(len(raw), max((c for r, c in errors if r == rx), default=-1) + 1)
-            for cx in range(width):
-                code = errors.get((rx, cx))
-                if code is not None and (cx >= len(cells) or cells[cx] is None):
+        if rx in errors:
+            for cx, code in sorted(errors[rx].items()):
+                if cx >= len(cells) or cells[cx] is None:  # calamine shows an error cell as empty
                     error = xlrd.error_text_from_code.get(code, f"#ERR{code}")
                     bad = f"cell {xlrd.formula.cellname(rx, cx)} holds the error {error}"
                     break
         while cells and cells[-1] is None:
             cells.pop()
         if bad is not None:
-            out.append(BadRow(rx + 1, bad))
+            yield BadRow(rx + 1, bad)
         elif cells:
-            out.append((rx + 1, cells))
-    return out
+            yield rx + 1, cells
 
 
 def _text(value: Any, base: datetime) -> str | None:
-    """A calamine value as text, by the rules xlrd's path applies (see _rows)."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, bool):
+    """A calamine value that is not text, by the rules xlrd's path applies (see _rows)."""
+    kind = value.__class__
+    if kind is float:
+        return float_text(value)
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return float_text(float(value))
+    if kind is int:
+        return str(value) if abs(value) < 2**53 else float_text(float(value))
     if isinstance(value, datetime):
         return datetime_text(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, time):
+    if isinstance(value, date | time):
         return value.isoformat()
     if isinstance(value, timedelta):  # a duration-formatted serial: the moment xlrd would give
         return datetime_text(base + value)
+    if isinstance(value, str):
+        return value or None
     return None if value is None else str(value)
 
 
@@ -175,22 +234,22 @@ def _sheet(book: Any, sheet: str | None) -> tuple[str, Iterator[Row | BadRow]]:
 
 
 def _sheet_name(book: Any, sheet: str | None) -> str:
-    """The named sheet (exactly, else ignoring case and spaces), or the first."""
-    names: list[str] = book.sheet_names()
+    """The named sheet of an xlrd book, or its first."""
+    return _pick(list(book.sheet_names()), sheet)
+
+
+def _pick(names: list[str], sheet: str | None) -> str:
+    """The named sheet (exactly, else ignoring case and surrounding spaces), or the first."""
     if not names:
         raise ReaderError("workbook has no sheets")
     if sheet is None:
-        name = names[0]
-    else:
-        folded = sheet.strip().casefold()
-        matches = [n for n in names if n == sheet] or [
-            n for n in names if n.strip().casefold() == folded
-        ]
-        if not matches:
-            listed = ", ".join(repr(n) for n in names)
-            raise ReaderError(f"workbook has no sheet named {sheet!r}; its sheets are {listed}")
-        name = matches[0]
-    return name
+        return names[0]
+    folded = sheet.strip().casefold()
+    matches = [n for n in names if n == sheet] or [n for n in names if n.strip().casefold() == folded]
+    if not matches:
+        listed = ", ".join(repr(n) for n in names)
+        raise ReaderError(f"workbook has no sheet named {sheet!r}; its sheets are {listed}")
+    return matches[0]
 
 
 def _rows(sheet: Any, datemode: int) -> Iterator[Row | BadRow]:
