@@ -142,33 +142,48 @@ def _calamine(path: str | os.PathLike[str], sheet: str | None) -> tuple[str, Ite
         return None  # sheets we cannot match to their records: let xlrd read it all
     name = _pick(names, sheet)
     try:
-        values: list[list[Any]] = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        data = workbook.get_sheet_by_name(name)
+        # iter_rows converts row by row (the whole sheet as Python objects would be ~5x the file);
+        # its rows count from the sheet's first row, its columns from the first used column.
+        first_col = data.start[1] if data.start else 0
+        values: Iterator[list[Any]] = iter(data.iter_rows())
     except Exception:
         return None
     errors = _error_cells(layout, names.index(name))
     base = datetime(1904, 1, 1) if layout.datemode else datetime(1899, 12, 30)
-    return name, _calamine_rows(values, errors, base)
+    return name, _calamine_rows(values, first_col, errors, base)
 
 
-def _calamine_rows(values: list[list[Any]], errors: dict[int, dict[int, int]], base: datetime) -> Iterator[Row | BadRow]:
+def _calamine_rows(
+    values: Iterator[list[Any]], first_col: int, errors: dict[int, dict[int, int]], base: datetime
+) -> Iterator[Row | BadRow]:
     """Rows as text, trailing empty cells trimmed, blank rows skipped, rows with error cells bad."""
-    height = max(len(values), max(errors, default=-1) + 1)
-    for rx in range(height):
-        raw = values[rx] if rx < len(values) else []
-        cells = [(v or None) if v.__class__ is str else _text(v, base) for v in raw]
-        bad = None
-        if rx in errors:
-            for cx, code in sorted(errors[rx].items()):
-                if cx >= len(cells) or cells[cx] is None:  # calamine shows an error cell as empty
-                    error = xlrd.error_text_from_code.get(code, f"#ERR{code}")
-                    bad = f"cell {xlrd.formula.cellname(rx, cx)} holds the error {error}"
-                    break
-        while cells and cells[-1] is None:
-            cells.pop()
-        if bad is not None:
-            yield BadRow(rx + 1, bad)
-        elif cells:
-            yield rx + 1, cells
+    pad: list[str | None] = [None] * first_col
+    last_error_row = max(errors, default=-1)
+    rx = -1
+    for rx, raw in enumerate(values):
+        yield from _calamine_row(rx, raw, pad, errors, base)
+    for extra in range(rx + 1, last_error_row + 1):  # error cells past calamine's last row
+        yield from _calamine_row(extra, [], pad, errors, base)
+
+
+def _calamine_row(
+    rx: int, raw: list[Any], pad: list[str | None], errors: dict[int, dict[int, int]], base: datetime
+) -> Iterator[Row | BadRow]:
+    """One row's text, or its BadRow, or nothing for a blank row."""
+    cells = [*pad, *[(v or None) if v.__class__ is str else _text(v, base) for v in raw]]
+    bad = None
+    for cx, code in sorted(errors.get(rx, {}).items()):
+        if cx >= len(cells) or cells[cx] is None:  # calamine shows an error cell as empty
+            error = xlrd.error_text_from_code.get(code, f"#ERR{code}")
+            bad = f"cell {xlrd.formula.cellname(rx, cx)} holds the error {error}"
+            break
+    while cells and cells[-1] is None:
+        cells.pop()
+    if bad is not None:
+        yield BadRow(rx + 1, bad)
+    elif cells:
+        yield rx + 1, cells
 
 
 def _text(value: Any, base: datetime) -> str | None:

@@ -797,6 +797,17 @@ def test_xls_calamine_reads_what_xlrd_reads_error_cells_included(tmp_path: Path)
     assert fast == slow
     assert sum(isinstance(row, BadRow) for row in fast) == 1 + len([r for r in range(1, 3000) if r % 37 == 0 and r % 97])
     assert isinstance(fast[0], BadRow) and fast[0].message == "cell A1 holds the error #N/A"
+    # A sheet whose first used cell is C4, with an error past its last value row and column.
+    shifted = xlwt.Workbook()
+    sh = shifted.add_sheet("Shifted")
+    sh.write(3, 2, "c4")
+    sh.write(4, 3, 2.0)
+    sh.row(8).set_cell_error(5, 7)
+    shifted.save(str(tmp_path / "shifted.xls"))
+    fast = list(xls_reader.read_xls(tmp_path / "shifted.xls", None))
+    with xls_reader._open(tmp_path / "shifted.xls") as book:
+        assert fast == list(xls_reader._sheet(book, None)[1])
+    assert fast == [(4, [None, None, "c4"]), (5, [None, None, None, "2"]), BadRow(9, "cell F9 holds the error #DIV/0!")]
 
 
 def compound_file(streams: dict[str, bytes]) -> bytes:
