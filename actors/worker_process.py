@@ -24,6 +24,7 @@ logger = logging.getLogger("importer.worker")
 
 RESTART_DELAY = 1.0  # seconds before a crashed child is replaced
 START_TIMEOUT = 60.0  # seconds to wait for a new child to consume
+NICE = 10  # the child runs at a lower priority than the API process
 DEPTH_INTERVAL = 0.5  # seconds between the child's reports of its queue sizes
 
 
@@ -168,6 +169,8 @@ def child_main(settings: Any, threads: int, conn: Connection, depth: Any) -> Non
     from app.metrics import queue_depth
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    if NICE:
+        os.nice(NICE)  # imports are background work: when both want a core, requests go first
     setup_logging(settings.log_format, settings.log_level)
     rt = Runtime(settings)
     worker = EmbeddedWorker(rt, threads)

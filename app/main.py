@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -66,6 +67,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 worker.start()
                 state["worker"] = worker
         app.state.runtime = rt
+        # The start-up heap (modules, the app, the runtime) never becomes garbage: keep it out of
+        # the collector's full passes, which would otherwise stall requests for tens of ms.
+        gc.freeze()
 
     def shutdown(app: Litestar) -> None:
         worker = state.pop("worker", None)
