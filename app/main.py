@@ -7,14 +7,12 @@ import logging
 from typing import Any
 
 from litestar import Litestar, Request, Response
-from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from actors.runtime import Runtime
 from actors.worker import EmbeddedWorker
 from actors.worker_process import ForwardBroker, WorkerProcess
-from app.errors import ApiError, TooManyRequests
+from app.errors import classify
 from app.native import NativeDatasets, NativeImports
 from app.ops import OPS_HANDLERS
 from app.settings import Settings, load_settings
@@ -24,26 +22,13 @@ logger = logging.getLogger("importer.app")
 
 def native_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """The native error shape: {"error": {"code", "message"}} with the right status."""
-    if isinstance(exc, ApiError):
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
-        body: dict[str, Any] = {"code": exc.code, "message": exc.message}
-        if exc.field:
-            body["field"] = exc.field
-        return Response({"error": body}, status_code=exc.status, headers=headers)
-    if isinstance(exc, HTTPException):
-        message = exc.detail if isinstance(exc.detail, str) else str(exc)
-        if exc.status_code == 413:
-            message = "request body is larger than the upload limit"
-        extra = getattr(exc, "extra", None)
-        body = {"code": "http_" + str(exc.status_code), "message": message}
-        if extra:
-            body["details"] = extra
-        return Response({"error": body}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return Response(
-        {"error": {"code": "internal_error", "message": "internal error; the request was not processed"}},
-        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+    failure = classify(exc, request, too_large="request body is larger than the upload limit")
+    body: dict[str, Any] = {"code": failure.code, "message": failure.message}
+    if failure.field:
+        body["field"] = failure.field
+    if failure.extra:
+        body["details"] = failure.extra
+    return Response({"error": body}, status_code=failure.status, headers=failure.headers)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None, run_worker: bool | None = None) -> Litestar:

@@ -11,12 +11,11 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from msgspec.structs import replace
 
 from actors.readers import BadRow, ReaderError
-from app.errors import ApiError
+from app.errors import classify
 from events.projections import ImportView, RowResult, iter_results
 
 logger = logging.getLogger("importer.admin")
@@ -87,21 +86,15 @@ def failure(code: int, message: str) -> AdminCommandResponse:
 
 def admin_error(request: Request[Any, Any, Any], exc: Exception) -> Response[AdminCommandResponse]:
     """Every error as a BaseCommandResponse; HTTP status and `code` are 400, 401, 404 or 500."""
-    if isinstance(exc, ApiError):
-        status, message = exc.status, exc.message
-    elif isinstance(exc, HTTPException):
-        status = exc.status_code
-        message = exc.detail if isinstance(exc.detail, str) else str(exc)
-        if status == 413:
-            message = "The file exceeds the maximum upload size."
-        elif getattr(exc, "extra", None):
-            message = f"{message}: {exc.extra}"
-    else:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        status, message = 500, "Internal server error; the request was not processed."
+    seen = classify(exc, request, too_large="The file exceeds the maximum upload size.")
+    status, message = seen.status, seen.message
+    if status >= 500:
+        message = "Internal server error; the request was not processed."
+    elif seen.error is None and seen.extra:
+        message = f"{message}: {seen.extra}"
     # The doc lists 400 for every refusal of the request (size included), 404 for a missing batch.
     code = status if status in (401, 404) else 500 if status >= 500 else 400
-    return Response(failure(code, message), status_code=code)
+    return Response(failure(code, message), status_code=code, headers=seen.headers)
 
 
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:

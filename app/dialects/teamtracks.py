@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter
 from litestar.response import Stream
@@ -23,7 +22,7 @@ from app.dialects.teamtracks_views import (
     error_body,
     render_job,
 )
-from app.errors import ApiError, BadRequest, NotFound, Unauthorized
+from app.errors import BadRequest, NotFound, Unauthorized, classify
 from app.uploads import receive_form
 from events.catalog import TenantRow
 from events.types import ImportSpec
@@ -68,19 +67,13 @@ def teamtracks_tenant(
 
 def teamtracks_error(request: Request[Any, Any, Any], exc: Exception) -> Response[TeamTracksError]:
     """Every error on these routes as {"statusCode", "message"} with the same HTTP status."""
-    if isinstance(exc, ApiError):
-        status, message = exc.status, exc.message
-    elif isinstance(exc, HTTPException):
-        status = exc.status_code
-        message = exc.detail if isinstance(exc.detail, str) else str(exc)
-        if status == 413:
-            message = "request body is larger than the upload limit"
-        elif status == 400 and getattr(exc, "extra", None):
-            message = f"{message}: {exc.extra}"
-    else:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        status, message = 500, "Internal server error; the request was not processed."
-    return Response(error_body(status, message), status_code=status)
+    seen = classify(exc, request, too_large="request body is larger than the upload limit")
+    message = seen.message
+    if seen.status >= 500:
+        message = "Internal server error; the request was not processed."
+    elif seen.status == 400 and seen.error is None and seen.extra:
+        message = f"{message}: {seen.extra}"
+    return Response(error_body(seen.status, message), status_code=seen.status, headers=seen.headers)
 
 
 def _errors(*codes: int) -> dict[int, ResponseSpec]:

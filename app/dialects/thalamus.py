@@ -9,7 +9,6 @@ import msgspec
 import sqlalchemy as sa
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, QueryParameter
 
@@ -17,7 +16,7 @@ from app import service
 from app.auth import by_pair, runtime
 from app.concurrency import in_thread
 from app.dialects.thalamus_views import ImportFile, ThalamusErrors, errors_body, render_import
-from app.errors import ApiError
+from app.errors import ApiError, classify
 from app.uploads import receive_form
 from events.catalog import TenantRow, TicketRow
 from events.db import read_tx
@@ -126,24 +125,22 @@ def thalamus_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     """Every error on these routes as {"errors": {...}}."""
     if isinstance(exc, ThalamusError):
         return Response(errors_body(exc.errors), status_code=exc.status)
-    if isinstance(exc, ApiError):
-        field, code = _CODES.get(exc.code, (exc.field or "request", "InvalidRequest"))
-        status = 400 if exc.code == "unknown_dataset" or exc.status == 415 else exc.status
-        return Response(
-            errors_body({field: code, f"execution.{field}": f"execution.{field}: {exc.message}"}),
-            status_code=status,
-        )
-    if isinstance(exc, HTTPException):
-        if exc.status_code == 413:
-            return Response(errors_body({"file": "FileTooLarge"}), status_code=413)
-        extra = [e for e in (getattr(exc, "extra", None) or []) if isinstance(e, dict)]
-        if any(e.get("key") == "import_type" for e in extra):
-            return Response(errors_body({"type": "InvalidImportType"}), status_code=400)
-        detail = "; ".join(f"{e.get('key')}: {e.get('message')}" for e in extra) or str(exc.detail)
-        body = {"request": "InvalidRequest", "execution.request": f"execution.request: {detail}"}
-        return Response(errors_body(body), status_code=exc.status_code)
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return Response(errors_body({"server": "InternalError"}), status_code=500)
+    seen = classify(exc, request, too_large="")
+    if seen.error is not None:
+        field, code = _CODES.get(seen.code, (seen.field or "request", "InvalidRequest"))
+        status = 400 if seen.code == "unknown_dataset" or seen.status == 415 else seen.status
+        body = {field: code, f"execution.{field}": f"execution.{field}: {seen.message}"}
+        return Response(errors_body(body), status_code=status, headers=seen.headers)
+    if seen.status == 413:
+        return Response(errors_body({"file": "FileTooLarge"}), status_code=413, headers=seen.headers)
+    if seen.status >= 500:
+        return Response(errors_body({"server": "InternalError"}), status_code=500)
+    extra = [e for e in (seen.extra or []) if isinstance(e, dict)]
+    if any(e.get("key") == "import_type" for e in extra):
+        return Response(errors_body({"type": "InvalidImportType"}), status_code=400)
+    detail = "; ".join(f"{e.get('key')}: {e.get('message')}" for e in extra) or seen.message
+    body = {"request": "InvalidRequest", "execution.request": f"execution.request: {detail}"}
+    return Response(errors_body(body), status_code=seen.status, headers=seen.headers)
 
 
 def _import_type(query: int | None, request: Request[Any, Any, Any], fields: dict[str, str]) -> int:

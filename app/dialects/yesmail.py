@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
@@ -28,7 +27,7 @@ from app.dialects.yesmail_views import (
     render_ticket,
     ticket_json,
 )
-from app.errors import ApiError, BadRequest, NotFound, Unauthorized
+from app.errors import BadRequest, NotFound, Unauthorized, classify
 from app.spec import parse_mappings, parse_separator, parse_threshold
 from app.urls import prepare_source
 from events.catalog import TenantRow, TicketRow
@@ -90,24 +89,14 @@ def yesmail_tenant(
 
 def yesmail_error(request: Request[Any, Any, Any], exc: Exception) -> Response[YesmailError]:
     """Every error on these routes as {"error": {"status", "message"}} with the same HTTP status."""
-    if isinstance(exc, ApiError):
-        status, message = exc.status, exc.message
-    elif isinstance(exc, HTTPException):
-        status = exc.status_code
-        message = exc.detail if isinstance(exc.detail, str) else str(exc)
-        if status == 413:
-            message = "The request body is larger than the limit."
-        elif status == 400:
-            details = "; ".join(
-                f"{e.get('key')}: {e.get('message')}"
-                for e in (getattr(exc, "extra", None) or [])
-                if isinstance(e, dict)
-            )
-            message = f"Malformed request payload: {details or message}"
-    else:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        status, message = 500, "Internal server error; the request was not processed."
-    return Response(error_body(status, message), status_code=status)
+    seen = classify(exc, request, too_large="The request body is larger than the limit.")
+    message = seen.message
+    if seen.status >= 500:
+        message = "Internal server error; the request was not processed."
+    elif seen.status == 400 and seen.error is None:
+        details = "; ".join(f"{e.get('key')}: {e.get('message')}" for e in (seen.extra or []) if isinstance(e, dict))
+        message = f"Malformed request payload: {details or message}"
+    return Response(error_body(seen.status, message), status_code=seen.status, headers=seen.headers)
 
 
 def base_url(request: Request[Any, Any, Any]) -> str:

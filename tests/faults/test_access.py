@@ -310,7 +310,6 @@ def test_every_front_door_is_limited_through_start_import(limited: Harness, tmp_
         assert conn.execute(sa.text("SELECT count(*) FROM tickets")).scalar() == before
 
 
-@pytest.mark.xfail(strict=True, reason="the dialect error renderers (app/dialects/*) drop TooManyRequests.retry_after")
 def test_dialect_doors_also_send_retry_after(limited: Harness, tmp_path: Path) -> None:
     h = limited
     creds = h.tenant("a")
