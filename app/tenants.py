@@ -41,6 +41,10 @@ def _add(conn: sa.Connection, tenant_id: int, dialect: str, ident: str | None, s
 
 def create_tenant(conn: sa.Connection, name: str) -> dict[str, Any]:
     """Create a tenant with one credential per dialect; returns them (the only time secrets are shown)."""
+    if not name.strip() or name != name.strip():
+        raise ValueError(f"tenant name {name!r} is empty or has surrounding spaces")
+    if name.startswith("__"):
+        raise ValueError(f"tenant name {name!r} is reserved: names starting with '__' belong to the service")
     if tenant_by_name(conn, name) is not None:
         raise ValueError(f"tenant {name!r} already exists")
     webhook_secret = new_webhook_secret()

@@ -102,16 +102,30 @@ class Target(msgspec.Struct, frozen=True):
         return urlunsplit((self.scheme, netloc, self.path, self.query, ""))
 
 
+# Query parameters that carry secrets in presigned and token URLs (S3's X-Amz-Signature and
+# X-Amz-Security-Token, GCS's X-Goog-Signature, Azure SAS's sig, access_token, api_key, ...).
+_SECRET_PARAM = re.compile(r"sig|token|key|secret|pass|pwd|auth|credential", re.IGNORECASE)
+_QUERY_PAIR = re.compile(r"([^&=#]*)=([^&#]*)")
+
+
 def redact(url: str) -> str:
-    """'https://user:pass@host/p?q' -> 'https://user:***@host/p?q'; no credentials -> unchanged."""
+    """Mask credentials: 'https://user:pass@host/p?q' -> 'https://user:***@host/p?q', and the values
+    of secret-looking query parameters ('?X-Amz-Signature=abc' -> '?X-Amz-Signature=***')."""
     match = _AUTHORITY.match(url)
-    if match is None or "@" not in match.group(2):
+    if match is not None and "@" in match.group(2):
+        userinfo, _, hostport = match.group(2).rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        # A lone user part is often a token (https://TOKEN@host), so it is masked too.
+        masked = f"{user}:***" if has_password else "***"
+        url = f"{url[: match.start(2)]}{masked}@{hostport}{url[match.end(2) :]}"
+    base, mark, rest = url.partition("?")
+    if not mark:
         return url
-    userinfo, _, hostport = match.group(2).rpartition("@")
-    user, has_password, _ = userinfo.partition(":")
-    # A lone user part is often a token (https://TOKEN@host), so it is masked too.
-    masked = f"{user}:***" if has_password else "***"
-    return f"{url[: match.start(2)]}{masked}@{hostport}{url[match.end(2) :]}"
+    query, hash_mark, fragment = rest.partition("#")
+    query = _QUERY_PAIR.sub(
+        lambda m: f"{m.group(1)}=***" if m.group(2) and _SECRET_PARAM.search(m.group(1)) else m.group(0), query
+    )
+    return f"{base}?{query}{hash_mark}{fragment}"
 
 
 def check_url_syntax(url: str, *, schemes: frozenset[str] = DEFAULT_SCHEMES) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,13 @@ def test_submit_exits_non_zero_when_the_import_fails(served: tuple[str, dict[str
     assert "threshold" in done.stderr
     refused = _cli({**env, "IMPORTER_URL": url, "IMPORTER_TOKEN": "wrong"}, "submit", str(path), "--dataset", "contacts")
     assert refused.returncode == 2 and "401" in refused.stderr
+
+
+def test_tenants_create_refuses_reserved_duplicate_and_blank_names(tmp_path: Path) -> None:
+    env = {**os.environ, "IMPORTER_DATA_DIR": str(tmp_path / "data")}
+    env.pop("IMPORTER_REDIS_URL", None)
+    env.pop("IMPORTER_DATABASE_URL", None)
+    assert _cli(env, "tenants", "create", "acme").returncode == 0
+    for name, said in (("__ops__", "is reserved"), ("acme", "already exists"), (" ", "is empty"), ("x ", "surrounding spaces")):
+        refused = _cli(env, "tenants", "create", name)
+        assert refused.returncode == 1 and said in refused.stderr, (name, refused.stderr)

@@ -477,6 +477,15 @@ def test_allow_list() -> None:
         ("ftp://u:p%40ss@h/a@b", "ftp://u:***@h/a@b"),
         ("https://host/p?user=a@b", "https://host/p?user=a@b"),
         ("not a url", "not a url"),
+        (  # an S3 presigned URL: the signature and the session token are secrets, the rest is not
+            "https://b.s3.amazonaws.com/f.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20240101"
+            "&X-Amz-Signature=abc123&X-Amz-Security-Token=tok&X-Amz-Expires=900",
+            "https://b.s3.amazonaws.com/f.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***"
+            "&X-Amz-Signature=***&X-Amz-Security-Token=***&X-Amz-Expires=900",
+        ),
+        ("https://acct.blob.core.windows.net/c/f.csv?sv=2022&se=2030&sp=r&sig=s3cr%2Bt", "https://acct.blob.core.windows.net/c/f.csv?sv=2022&se=2030&sp=r&sig=***"),
+        ("https://u:p@h/f?access_token=x&page=2#api_key=frag", "https://u:***@h/f?access_token=***&page=2#api_key=frag"),
+        ("https://h/f?token=&key", "https://h/f?token=&key"),
     ],
 )
 def test_redact(url: str, shown: str) -> None:
