@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
+import msgspec
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 logger = logging.getLogger("importer.worker")
 
@@ -63,72 +68,87 @@ class ForwardBroker(dramatiq.Broker):
 
 
 class WorkerProcess:
-    """Starts the worker child, forwards messages to it, and replaces it if it dies."""
+    """Starts the worker child, forwards messages to it, and replaces it if it dies.
 
-    def __init__(self, settings: Any, threads: int) -> None:
+    The child is a plain `python -m actors.worker_process` (not multiprocessing, whose spawn start
+    adds a resource-tracker process: 12 MB for nothing here). Two pipes join them: messages go
+    down, and the child's reports ("ready", then its queue sizes) come up.
+    """
+
+    def __init__(self, settings: Settings, threads: int) -> None:
         self.settings = settings
         self.threads = threads
         self.metrics_dir = tempfile.mkdtemp(prefix="importer-worker-metrics-")
-        self._ctx = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._conn: Connection | None = None
-        self._proc: Any = None
-        self._monitor: threading.Thread | None = None
-        self._depth = self._ctx.Array("q", 2, lock=False)  # the child's ready and delayed queue sizes
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ready = threading.Event()
+        self._depth = (0, 0)  # the child's ready and delayed queue sizes, as last reported
         self.restarts = 0
 
     def queue_depth(self) -> dict[str, int]:
         """The child's broker backlog, as it last reported it (every DEPTH_INTERVAL)."""
-        ready, delayed = self._depth[:]
-        return {"ready": int(ready), "delayed": int(delayed)}
+        ready, delayed = self._depth
+        return {"ready": ready, "delayed": delayed}
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.is_alive()
+        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> None:
         """Spawn the child (it resumes unfinished tickets itself) and watch it."""
         self._spawn()
-        self._monitor = threading.Thread(target=self._watch, name="importer-worker-monitor", daemon=True)
-        self._monitor.start()
+        threading.Thread(target=self._watch, name="importer-worker-monitor", daemon=True).start()
 
     def _spawn(self) -> None:
-        receiver, sender = self._ctx.Pipe(duplex=True)  # messages down; one "ready" up
+        down_r, down_w = os.pipe()
+        up_r, up_w = os.pipe()
         # The child's metrics go to files this process sums at scrape time (prometheus multiprocess).
-        previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
         try:
-            proc = self._ctx.Process(
-                target=child_main, args=(self.settings, self.threads, receiver, self._depth), name="importer-worker", daemon=True
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "actors.worker_process", str(down_r), str(up_w), str(self.threads)],
+                pass_fds=(down_r, up_w), env=env, close_fds=True,
             )
-            proc.start()
         finally:
-            if previous is None:
-                os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-            else:
-                os.environ["PROMETHEUS_MULTIPROC_DIR"] = previous
-        receiver.close()
+            os.close(down_r)
+            os.close(up_w)
+        conn = Connection(down_w, readable=False)
+        reports = Connection(up_r, writable=False)
+        conn.send_bytes(msgspec.json.encode(self.settings))
+        self._ready.clear()
         with self._lock:
-            self._conn, self._proc = sender, proc
+            self._conn, self._proc = conn, proc
+        threading.Thread(target=self._listen, args=(reports,), name="importer-worker-reports", daemon=True).start()
         # Serve only once steps can run: an upload right after start-up must not wait for the child.
-        try:
-            up = sender.poll(START_TIMEOUT) and sender.recv() == "ready"
-        except (EOFError, OSError):
-            up = False
-        if up:
+        if self._ready.wait(START_TIMEOUT):
             logger.info("embedded worker process %d started", proc.pid)
         else:
             logger.error("embedded worker process %d did not report ready in %.0fs", proc.pid, START_TIMEOUT)
 
+    def _listen(self, reports: Connection) -> None:
+        with reports:
+            while True:
+                try:
+                    item = reports.recv()
+                except (EOFError, OSError):
+                    return  # the child is gone; _watch replaces it
+                if item == "ready":
+                    self._ready.set()
+                elif isinstance(item, tuple) and len(item) == 2:
+                    self._depth = (int(item[0]), int(item[1]))
+
     def _watch(self) -> None:
         while not self._stopping.is_set():
             proc = self._proc
-            proc.join()
+            assert proc is not None
+            code = proc.wait()
             if self._stopping.is_set():
                 return
-            logger.error("embedded worker process %d exited with code %s; starting another", proc.pid, proc.exitcode)
+            logger.error("embedded worker process %d exited with code %s; starting another", proc.pid, code)
             self.restarts += 1
+            self._depth = (0, 0)
             if self._stopping.wait(RESTART_DELAY):
                 return
             self._spawn()
@@ -155,13 +175,14 @@ class WorkerProcess:
                 conn.send(None)
             conn.close()
         if proc is not None:
-            proc.join(timeout)
-            if proc.is_alive():
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.join(5)
+                proc.wait(5)
 
 
-def child_main(settings: Any, threads: int, conn: Connection, depth: Any) -> None:
+def child_main(settings: Settings, threads: int, conn: Connection, reports: Connection) -> None:
     """The child: an in-process broker and worker, fed by the pipe until it closes."""
     from actors.runtime import Runtime
     from actors.worker import EmbeddedWorker
@@ -175,6 +196,7 @@ def child_main(settings: Any, threads: int, conn: Connection, depth: Any) -> Non
     rt = Runtime(settings)
     worker = EmbeddedWorker(rt, threads)
     done = threading.Event()
+    send = threading.Lock()
 
     def _term(_signum: int, _frame: object) -> None:
         done.set()
@@ -183,12 +205,14 @@ def child_main(settings: Any, threads: int, conn: Connection, depth: Any) -> Non
     def _report() -> None:
         while not done.wait(DEPTH_INTERVAL):
             sizes = queue_depth(rt)
-            depth[:] = [sizes["ready"], sizes["delayed"]]
+            with send, contextlib.suppress(OSError):
+                reports.send((sizes["ready"], sizes["delayed"]))
 
     signal.signal(signal.SIGTERM, _term)
     worker.start()
     threading.Thread(target=_report, name="importer-queue-depth", daemon=True).start()
-    conn.send("ready")
+    with send:
+        reports.send("ready")
     try:
         while not done.is_set():
             try:
@@ -203,5 +227,20 @@ def child_main(settings: Any, threads: int, conn: Connection, depth: Any) -> Non
             except Exception:
                 logger.exception("could not enqueue %s%s", actor, args)
     finally:
+        done.set()
         worker.stop()
         rt.close()
+
+
+def _main(argv: list[str]) -> None:
+    """`python -m actors.worker_process DOWN_FD UP_FD THREADS`: the settings arrive first, as JSON."""
+    from app.settings import Settings
+
+    conn = Connection(int(argv[0]), writable=False)
+    reports = Connection(int(argv[1]), readable=False)
+    settings = msgspec.json.decode(conn.recv_bytes(), type=Settings)
+    child_main(settings, int(argv[2]), conn, reports)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
