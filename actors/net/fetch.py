@@ -8,10 +8,12 @@ import logging
 import os
 import ssl
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urljoin
 
+import httpcore
 import httpx
 import msgspec
 
@@ -45,6 +47,10 @@ class Sink:
         self.size = 0
         self.digest = hashlib.sha256()
         self.started = time.monotonic()
+
+    def expired(self) -> bool:
+        """True once the total deadline has passed."""
+        return time.monotonic() - self.started >= self.deadline
 
     def remaining(self) -> float:
         """Seconds left before the total deadline; raises once it has passed."""
@@ -100,7 +106,7 @@ def download(
                     target, allow, sink, connect_timeout=connect_timeout, read_timeout=read_timeout
                 )
             else:
-                client = open_client(transport)
+                client = open_client(transport, deadline=deadline)
                 try:
                     target, content_type = _fetch_http(
                         client, target, allow, sink, connect_timeout, read_timeout, max_redirects
@@ -119,12 +125,76 @@ def download(
     return done
 
 
-def open_client(transport: httpx.BaseTransport | None) -> httpx.Client:
-    """An httpx client that never follows redirects, ignores proxy env vars and keeps no pool."""
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read, write and handshake waits no later than the total deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, clamp: Callable[[float | None], float]) -> None:
+        self._inner = inner
+        self._clamp = clamp
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._clamp(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._clamp(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, self._clamp(timeout)), self._clamp)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Sockets bounded by a total deadline, not only per read: a server that trickles its headers
+    a byte at a time just inside the read timeout is cut off when the deadline passes."""
+
+    def __init__(self, ends_at: float) -> None:
+        self._inner = httpcore.SyncBackend()
+        self.ends_at = ends_at
+
+    def clamp(self, timeout: float | None) -> float:
+        left = self.ends_at - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("the total deadline has passed")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, self.clamp(timeout), local_address, socket_options)
+        return _DeadlineStream(stream, self.clamp)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        raise NotImplementedError("sources and webhooks are reached over TCP")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def open_client(transport: httpx.BaseTransport | None, *, deadline: float | None = None) -> httpx.Client:
+    """An httpx client that never follows redirects, ignores proxy env vars and keeps no pool.
+
+    With `deadline` (seconds from now), no socket operation of the client waits past it.
+    """
     if transport is None:
         # No keep-alive: a pooled TLS connection is keyed by IP, so a later request to another
         # name on the same IP could reuse a connection whose certificate was checked for the first.
         transport = httpx.HTTPTransport(retries=0, limits=httpx.Limits(max_keepalive_connections=0))
+        if deadline is not None:
+            # httpx takes no network backend, so its pool is rebuilt the same way with ours.
+            transport._pool = httpcore.ConnectionPool(
+                ssl_context=httpx.create_ssl_context(), max_keepalive_connections=0, retries=0,
+                network_backend=_DeadlineBackend(time.monotonic() + deadline),
+            )
     # trust_env=False: an HTTP(S)_PROXY would make the proxy resolve the name, undoing the pin.
     return httpx.Client(transport=transport, trust_env=False, follow_redirects=False)
 
@@ -214,7 +284,7 @@ def _fetch_http(
             finally:
                 response.close()
         except httpx.ReadTimeout:
-            if read < read_timeout:  # the read timeout was cut short to honour the deadline
+            if read < read_timeout or sink.expired():  # cut short to honour the total deadline
                 raise DownloadError(
                     f"source took longer than {sink.deadline:g} s", transient=True
                 ) from None
@@ -223,6 +293,8 @@ def _fetch_http(
                 transient=True,
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            if sink.expired():
+                raise DownloadError(f"source took longer than {sink.deadline:g} s", transient=True) from exc
             raise describe_http_error(exc, target) from exc
     raise DownloadError(f"source redirected more than {max_redirects} times", transient=False)
 

@@ -83,7 +83,7 @@ def deliver(
         ips = resolve_checked(target.host, target.port, allow)
     except NetError as exc:
         return attempt(None, str(exc))
-    client = open_client(transport)
+    client = open_client(transport, deadline=timeout)  # the timeout bounds the whole attempt
     try:
         response = send_pinned(
             client,

@@ -56,7 +56,7 @@ class SourceServer(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Routes: /file /auth /hop/N /redirect?to= /endless /slow /drip /status/N /gzip
+    """Routes: /file /auth /hop/N /redirect?to= /endless /slow /drip /drip-headers /status/N /gzip
     /big-declared; POST /hook, /hook/status/N, /hook/slow, /hook/redirect."""
 
     server: SourceServer
@@ -114,6 +114,13 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             for _ in range(200):
                 self.wfile.write(b"x")
+                self.wfile.flush()
+                if self.server.release.wait(0.05):
+                    return
+        elif path == "/drip-headers":  # a header a byte at a time, each well inside any read timeout
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(400):
+                self.wfile.write(b"a")
                 self.wfile.flush()
                 if self.server.release.wait(0.05):
                     return

@@ -469,6 +469,15 @@ def test_allow_list() -> None:
             AllowList.parse(f"ok.example,{bad}")
 
 
+def test_headers_trickling_in_still_hit_the_total_deadline(src: SourceServer, tmp_path: Path) -> None:
+    """Each byte arrives well inside the read timeout; only the total deadline can end it."""
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"source took longer than 0\.4 s") as caught:
+        get(src, "/drip-headers", tmp_path / "f", deadline=0.4, read_timeout=5)
+    assert 0.4 <= time.monotonic() - started < 1.5
+    assert caught.value.transient and not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
