@@ -14,7 +14,7 @@ from app import service
 from app.auth import native_tenant, runtime
 from app.concurrency import in_thread
 from app.errors import BadRequest, NotFound
-from app.native_views import OUTCOME_CODES, ImportOut, render_import, render_result
+from app.native_views import ERROR_RESPONSES, OUTCOME_CODES, ImportOut, render_import, render_result
 from app.spec import parse_bool, parse_mappings, parse_separator, parse_threshold
 from app.uploads import Form, receive_form
 from app.urls import prepare_source
@@ -87,7 +87,7 @@ class NativeImports(Controller):
     tags = ["native"]
     dependencies = {"tenant": Provide(native_tenant, sync_to_thread=True)}
 
-    @post("/", status_code=202, summary="Start an import (multipart upload, or JSON with a uri)")
+    @post("/", status_code=202, summary="Start an import (multipart upload, or JSON with a uri)", responses=ERROR_RESPONSES)
     async def create(self, request: Request[Any, Any, Any], tenant: TenantRow) -> Response[ImportOut]:
         rt = runtime(request)
         idem = request.headers.get("idempotency-key")
@@ -123,12 +123,12 @@ class NativeImports(Controller):
         _, view = await in_thread(service.find_ticket, rt, tenant, ticket)
         return Response(render_import(view), status_code=202, headers={"Location": f"/imports/{ticket}"})
 
-    @get("/{ticket:int}", sync_to_thread=True, summary="An import's status and counts")
+    @get("/{ticket:int}", sync_to_thread=True, summary="An import's status and counts", responses=ERROR_RESPONSES)
     def status(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> ImportOut:
         _, view = service.find_ticket(runtime(request), tenant, ticket)
         return render_import(view)
 
-    @get("/{ticket:int}/events", sync_to_thread=True, summary="An import's event log")
+    @get("/{ticket:int}/events", sync_to_thread=True, summary="An import's event log", responses=ERROR_RESPONSES)
     def events(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> dict[str, Any]:
         rt = runtime(request)
         service.find_ticket(rt, tenant, ticket)
@@ -136,7 +136,7 @@ class NativeImports(Controller):
             stored = event_log.read(conn, ticket)
         return {"ticket": ticket, "events": [{"seq": s.seq, **msgspec.to_builtins(s.event)} for s in stored]}
 
-    @get("/{ticket:int}/results", sync_to_thread=True, summary="Per-row outcomes, paginated")
+    @get("/{ticket:int}/results", sync_to_thread=True, summary="Per-row outcomes, paginated", responses=ERROR_RESPONSES)
     def results(
         self,
         request: Request[Any, Any, Any],
@@ -163,7 +163,7 @@ class NativeImports(Controller):
             "next_offset": offset + limit if more else None,
         }
 
-    @post("/{ticket:int}/cancel", status_code=200, sync_to_thread=True, summary="Cancel a running import")
+    @post("/{ticket:int}/cancel", status_code=200, sync_to_thread=True, summary="Cancel a running import", responses=ERROR_RESPONSES)
     def cancel(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> ImportOut:
         return render_import(service.cancel_import(runtime(request), tenant, ticket))
 
@@ -175,7 +175,7 @@ class NativeDatasets(Controller):
     tags = ["native"]
     dependencies = {"tenant": Provide(native_tenant, sync_to_thread=True)}
 
-    @put("/{name:str}", sync_to_thread=True, summary="Create or redefine a dataset")
+    @put("/{name:str}", sync_to_thread=True, summary="Create or redefine a dataset", responses=ERROR_RESPONSES)
     def put_dataset(self, request: Request[Any, Any, Any], tenant: TenantRow, name: str, data: dict[str, Any]) -> Response[dict[str, Any]]:
         _check_name(name)
         try:
@@ -187,7 +187,7 @@ class NativeDatasets(Controller):
         body = {"name": name, **msgspec.json.decode(schema_json(schema))}
         return Response(body, status_code=201 if created else 200)
 
-    @get("/{name:str}", sync_to_thread=True, summary="A dataset's schema and size")
+    @get("/{name:str}", sync_to_thread=True, summary="A dataset's schema and size", responses=ERROR_RESPONSES)
     def get_dataset(self, request: Request[Any, Any, Any], tenant: TenantRow, name: str) -> dict[str, Any]:
         rt = runtime(request)
         dataset = service.dataset_for(rt, tenant, name)
@@ -195,7 +195,7 @@ class NativeDatasets(Controller):
             count = records.count_records(conn, dataset.id)
         return {"name": name, **msgspec.json.decode(schema_json(dataset.schema)), "records": count}
 
-    @get("/{name:str}/records", sync_to_thread=True, summary="A dataset's records, paginated by cursor")
+    @get("/{name:str}/records", sync_to_thread=True, summary="A dataset's records, paginated by cursor", responses=ERROR_RESPONSES)
     def list_records(
         self,
         request: Request[Any, Any, Any],

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from litestar.openapi import ResponseSpec
 
 from events.decisions import threshold_label
 from events.projections import ImportView, RowResult
@@ -116,3 +117,32 @@ class ResultOut(msgspec.Struct, omit_defaults=True):
 def render_result(r: RowResult) -> ResultOut:
     """One row's outcome."""
     return ResultOut(r.index, OUTCOME_NAMES[r.outcome], r.line, r.error)
+
+
+class ErrorDetail(msgspec.Struct, omit_defaults=True):
+    """What went wrong: a stable code, a sentence, and where (a form field, validation details)."""
+
+    code: str
+    message: str
+    field: str | None = None
+    details: Any = None  # the framework's validation details, when it refused the request itself
+
+
+class NativeError(msgspec.Struct):
+    """Every native error answer: {"error": {"code", "message"}}."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES = {
+    status: ResponseSpec(NativeError, description=description, generate_examples=False)
+    for status, description in (
+        (400, "The request is malformed or refused (code and message say why)"),
+        (401, "Missing or invalid bearer token"),
+        (404, "No such import or dataset for this tenant"),
+        (409, "Conflicts with the current state (an import that already ended, say)"),
+        (413, "The upload is larger than the limit"),
+        (415, "Not a multipart or JSON body"),
+        (429, "Too many submissions; see Retry-After"),
+    )
+}
