@@ -175,9 +175,20 @@ def _calamine_row(
     bad = None
     for cx, code in sorted(errors.get(rx, {}).items()):
         if cx >= len(cells) or cells[cx] is None:  # calamine shows an error cell as empty
-            error = xlrd.error_text_from_code.get(code, f"#ERR{code}")
-            bad = f"cell {xlrd.formula.cellname(rx, cx)} holds the error {error}"
+            bad = _cell_error(rx, cx, code)
             break
+    yield from _finished(rx, cells, bad)
+
+
+def _cell_error(rx: int, cx: int, code: int) -> str:
+    """The BadRow message for an error cell (0-based row and column)."""
+    error = xlrd.error_text_from_code.get(code, f"#ERR{code}")
+    return f"cell {xlrd.formula.cellname(rx, cx)} holds the error {error}"
+
+
+def _finished(rx: int, cells: list[str | None], bad: str | None) -> Iterator[Row | BadRow]:
+    """A read row as the readers give it: its BadRow, or its cells without trailing empties, or
+    nothing for a blank row. Rows are numbered from 1."""
     while cells and cells[-1] is None:
         cells.pop()
     if bad is not None:
@@ -285,15 +296,9 @@ def _rows(sheet: Any, datemode: int) -> Iterator[Row | BadRow]:
             elif typ == xlrd.XL_CELL_BOOLEAN:
                 text = "true" if value else "false"
             elif typ == xlrd.XL_CELL_ERROR and bad is None:
-                error = xlrd.error_text_from_code.get(value, f"#ERR{value}")
-                bad = f"cell {xlrd.formula.cellname(rx, cx)} holds the error {error}"
+                bad = _cell_error(rx, cx, value)
             cells.append(text)
-        while cells and cells[-1] is None:
-            cells.pop()
-        if bad is not None:
-            yield BadRow(rx + 1, bad)
-        elif cells:
-            yield rx + 1, cells
+        yield from _finished(rx, cells, bad)
 
 
 def _date(value: float, datemode: int) -> str:
