@@ -25,11 +25,6 @@ def record_uuid(ticket_uuid: str, index: int) -> str:
     return f"{ticket_uuid[:24]}{index:012x}"
 
 
-def _sql(conn: sa.Connection, text: str) -> str:
-    """Adapt '?' placeholders to the driver's paramstyle (psycopg uses %s)."""
-    return text if conn.dialect.paramstyle == "qmark" else text.replace("?", "%s")
-
-
 def _insert_rows(conn: sa.Connection, head: str, tail: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """SQLite: many rows per INSERT statement (as many as its bound-parameter limit allows).
 
@@ -39,7 +34,7 @@ def _insert_rows(conn: sa.Connection, head: str, tail: str, rows: Sequence[tuple
     """
     dbapi = conn.connection.dbapi_connection
     width = len(rows[0])
-    limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if hasattr(dbapi, "getlimit") else 999  # type: ignore[union-attr]
+    limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
     per = max(1, limit // width)
     group = "(" + ",".join("?" * width) + ")"
     cursor = dbapi.cursor()  # type: ignore[union-attr]
@@ -72,11 +67,11 @@ def fetch_existing(
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
             marks = ",".join("?" * len(batch))
-            cursor.execute(_sql(conn, f"SELECT key, data FROM records WHERE dataset_id = ? AND key IN ({marks})"), [dataset_id, *batch])
+            cursor.execute(f"SELECT key, data FROM records WHERE dataset_id = ? AND key IN ({marks})", [dataset_id, *batch])
             for key, data in cursor.fetchall():
                 found[key] = decode(data)
             if staged_ticket is not None:
-                cursor.execute(_sql(conn, f"SELECT key, data FROM staged WHERE ticket = ? AND key IN ({marks})"), [staged_ticket, *batch])
+                cursor.execute(f"SELECT key, data FROM staged WHERE ticket = ? AND key IN ({marks})", [staged_ticket, *batch])
                 for key, data in cursor.fetchall():
                     found[key] = decode(data)
     finally:
@@ -104,13 +99,12 @@ def write(
     if conn.dialect.name == "postgresql":
         _write_pg(conn, dataset_id, ticket, ticket_uuid, writes, staged=staged)
         return
-    prefix = ticket_uuid[:24]  # record_uuid(), inlined: this runs once per written row
     rows: list[tuple[Any, ...]]
     if staged:
-        rows = [(ticket, w.key, f"{prefix}{w.index:012x}", encode(w.values).decode()) for w in writes]
+        rows = [(ticket, w.key, record_uuid(ticket_uuid, w.index), encode(w.values).decode()) for w in writes]
         _insert_rows(conn, *_UPSERT_STAGED, rows)
     else:
-        rows = [(dataset_id, w.key, f"{prefix}{w.index:012x}", encode(w.values).decode(), ticket) for w in writes]
+        rows = [(dataset_id, w.key, record_uuid(ticket_uuid, w.index), encode(w.values).decode(), ticket) for w in writes]
         _insert_rows(conn, *_UPSERT_RECORDS, rows)
 
 
