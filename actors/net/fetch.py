@@ -52,11 +52,15 @@ class Sink:
         """True once the total deadline has passed."""
         return time.monotonic() - self.started >= self.deadline
 
+    def overdue(self) -> DownloadError:
+        """The error for a source that took longer than the total deadline."""
+        return DownloadError(f"source took longer than {self.deadline:g} s", transient=True)
+
     def remaining(self) -> float:
         """Seconds left before the total deadline; raises once it has passed."""
         left = self.deadline - (time.monotonic() - self.started)
         if left <= 0:
-            raise DownloadError(f"source took longer than {self.deadline:g} s", transient=True)
+            raise self.overdue()
         return left
 
     def expect(self, size: int | None) -> None:
@@ -285,16 +289,14 @@ def _fetch_http(
                 response.close()
         except httpx.ReadTimeout:
             if read < read_timeout or sink.expired():  # cut short to honour the total deadline
-                raise DownloadError(
-                    f"source took longer than {sink.deadline:g} s", transient=True
-                ) from None
+                raise sink.overdue() from None
             raise DownloadError(
                 f"source stalled: no data from {target.hostport} for {read_timeout:g} s",
                 transient=True,
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             if sink.expired():
-                raise DownloadError(f"source took longer than {sink.deadline:g} s", transient=True) from exc
+                raise sink.overdue() from exc
             raise describe_http_error(exc, target) from exc
     raise DownloadError(f"source redirected more than {max_redirects} times", transient=False)
 
