@@ -69,6 +69,11 @@ class Failure(NamedTuple):
     error: ApiError | None = None
 
 
+def validation_text(extra: Any) -> str:
+    """The framework's validation details as one line: "key: message; key: message"."""
+    return "; ".join(f"{e.get('key')}: {e.get('message')}" for e in (extra or []) if isinstance(e, dict))
+
+
 def classify(exc: Exception, request: Request[Any, Any, Any], *, too_large: str) -> Failure:
     """One reading of an exception for every error renderer (native and each dialect).
 

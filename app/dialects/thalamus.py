@@ -16,7 +16,7 @@ from app import service
 from app.auth import by_pair, runtime
 from app.concurrency import in_thread
 from app.dialects.thalamus_views import ImportFile, ThalamusErrors, errors_body, render_import
-from app.errors import ApiError, classify
+from app.errors import ApiError, classify, validation_text
 from app.uploads import receive_form
 from events.catalog import TenantRow, TicketRow
 from events.db import read_tx
@@ -138,7 +138,7 @@ def thalamus_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     extra = [e for e in (seen.extra or []) if isinstance(e, dict)]
     if any(e.get("key") == "import_type" for e in extra):
         return Response(errors_body({"type": "InvalidImportType"}), status_code=400)
-    detail = "; ".join(f"{e.get('key')}: {e.get('message')}" for e in extra) or seen.message
+    detail = validation_text(extra) or seen.message
     body = {"request": "InvalidRequest", "execution.request": f"execution.request: {detail}"}
     return Response(errors_body(body), status_code=seen.status, headers=seen.headers)
 

@@ -27,7 +27,7 @@ from app.dialects.yesmail_views import (
     render_ticket,
     ticket_json,
 )
-from app.errors import BadRequest, NotFound, Unauthorized, classify
+from app.errors import BadRequest, NotFound, Unauthorized, classify, validation_text
 from app.spec import parse_mappings, parse_separator, parse_threshold
 from app.urls import prepare_source
 from events.catalog import TenantRow, TicketRow
@@ -94,8 +94,7 @@ def yesmail_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Y
     if seen.status >= 500:
         message = "Internal server error; the request was not processed."
     elif seen.status == 400 and seen.error is None:
-        details = "; ".join(f"{e.get('key')}: {e.get('message')}" for e in (seen.extra or []) if isinstance(e, dict))
-        message = f"Malformed request payload: {details or message}"
+        message = f"Malformed request payload: {validation_text(seen.extra) or message}"
     return Response(error_body(seen.status, message), status_code=seen.status, headers=seen.headers)
 
 
