@@ -85,6 +85,11 @@ def _project(
     width = columns.width
     first = spec.headers
     identity = width is not None and indices == tuple(range(width))  # every column, in order
+    fields = columns.fields
+    last = max(indices, default=-1)
+    # A CSV row without a mapped cell is a failed row, never a null that would blank the field of
+    # an existing record; a spreadsheet drops trailing empty cells, so there the cell is empty.
+    sheet = fmt != "csv"
     for item in rows:
         if first:
             first = False
@@ -99,8 +104,12 @@ def _project(
             continue
         if width is not None and n != width:
             extra_empty = n > width and all(c is None or c == "" for c in cells[width:])
-            short_sheet = n < width and fmt != "csv"  # spreadsheets drop trailing empty cells
+            short_sheet = n < width and sheet  # spreadsheets drop trailing empty cells
             if not (extra_empty or short_sheet):
                 yield (line, f"line {line}: {n} values, but the header has {width} columns")
                 continue
+        if n <= last and not sheet:
+            missing = next(j for j, i in enumerate(indices) if i >= n)
+            yield (line, f"line {line}: no column {indices[missing] + 1} (field {fields[missing]!r}): the row has {n} values")
+            continue
         yield (line, [cells[i] if i < n else None for i in indices])

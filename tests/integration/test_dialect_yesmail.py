@@ -745,3 +745,32 @@ def test_openapi_lists_the_endpoints_and_their_parameters(embedded: Harness) -> 
         assert {(p["in"], p["name"]): p["required"] for p in op["parameters"]} == params, path
         assert "401" in op["responses"]
     assert "requestBody" in paths["/v2/reference-data/{dataset}/records/file-import"]["post"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"headers": False},  # positional columns; the second row is short
+        {"headers": False, "mappings": [{"email": 0}, {"name": 1}, {"age": 2}]},
+        {"headers": True, "mappings": [{"email": 0}, {"name": 1}, {"age": 2}]},
+    ],
+)
+def test_update_never_blanks_a_field_the_row_lacks(
+    embedded: Harness, tmp_path: Path, site: Site, source: dict[str, Any]
+) -> None:
+    headers = setup(embedded)
+    first = serve_csv(site, "1.csv", [["email", "name", "age"], ["a@x.io", "A", "1"], ["b@x.io", "B", "2"]], tmp_path)
+    embedded.wait(int(accepted(file_import(embedded, headers, {"source": {"headers": True, "uri": first}}))["id"]))
+    rows: list[list[Any]] = [["a@x.io", "Z", "9"], ["b@x.io", "Y"]]
+    if source["headers"]:
+        rows = [["email", "name"], ["a@x.io", "Z"], ["b@x.io", "Y"]]  # a mapping past the header
+    uri = serve_csv(site, "2.csv", rows, tmp_path)
+    payload = {"importType": "update", "errorThreshold": 0, "source": {**source, "uri": uri}}
+    ticket = accepted(file_import(embedded, headers, payload))["id"]
+    view = embedded.wait(int(ticket))
+    assert view.state == "completed"
+    results = get_results(embedded, headers, ticket)
+    failed = results["failed"]
+    assert failed and all("no column 3 (field 'age')" in f["error"]["message"] for f in failed), failed
+    assert embedded.records("acme")['["b@x.io"]'] == {"email": "b@x.io", "name": "B", "age": 2}
+    assert results["counts"]["completed"] + len(failed) == results["counts"]["total"]
