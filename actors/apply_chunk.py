@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from actors import faults
 from actors.errors import StepFailed
 from actors.staging import chunk_key, decode_chunk
-from events import catalog, records
+from events import catalog, locks, records
 from events import log as event_log
 from events.datasets import RowValidator, ValidRow
 from events.db import read_tx, write_tx
@@ -46,6 +46,7 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
     atomic = spec.policy == "atomic"
     budget = failure_budget(spec, view.parsed.total_rows)
     with write_tx(rt.engine) as conn:
+        locks.dataset_writes(conn, dataset.id)  # decide from what is there, not what another writer overtakes
         existing = records.fetch_existing(conn, dataset.id, keys, staged_ticket=ticket if atomic else None)
         decision = decide_chunk(rows, existing, spec.mode, view.failed, budget, view.threshold_exceeded)
         records.write(conn, dataset.id, ticket, view.uuid, decision.writes, staged=atomic)

@@ -10,10 +10,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import msgspec
-import sqlalchemy as sa
 
 from actors.net import backoff_schedule, deliver, next_delay, redact
-from events import catalog
+from events import catalog, locks
 from events import log as event_log
 from events.db import is_sqlite, read_tx, write_tx
 from events.flow import WEBHOOK, Step, next_step
@@ -53,7 +52,6 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
 
 _busy: set[int] = set()
 _busy_lock = threading.Lock()
-_LOCK_CLASS = 0x7EB0 << 48  # pg advisory-lock keys "delivering the callback of ticket N"
 
 
 @contextmanager
@@ -61,15 +59,8 @@ def _delivering(rt: Runtime, ticket: int) -> Iterator[bool]:
     """Claim the ticket's delivery: one POST at a time per callback, across threads and workers
     (messages are at-least-once, and every worker start re-drives pending callbacks)."""
     if not is_sqlite(rt.engine):  # scaled: workers share PostgreSQL; a session lock spans the POST
-        with rt.engine.connect() as conn:
-            key = {"k": _LOCK_CLASS | ticket}
-            mine = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(CAST(:k AS bigint))"), key).scalar())
-            try:
-                yield mine
-            finally:
-                if mine:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(CAST(:k AS bigint))"), key)
-                conn.commit()
+        with locks.webhook_delivery(rt.engine, ticket) as mine:
+            yield mine
         return
     with _busy_lock:  # embedded: one process, its worker threads
         mine = ticket not in _busy

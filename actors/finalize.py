@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from actors import faults
+from events import locks, records
 from events import log as event_log
-from events import records
 from events.db import write_tx
 from events.flow import FINALIZE, Step, next_step
 from events.log import now
@@ -40,6 +40,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
             new.append(ImportFailed(at=at, reason=reason, skipped=skipped))
         else:
             if atomic:
+                locks.dataset_writes(conn, row.dataset_id)
                 records.merge_staged(conn, row.dataset_id, ticket)
             new = [ImportCompleted(at=at)]
         event_log.append(conn, ticket, view.seq, new)
