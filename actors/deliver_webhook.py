@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import msgspec
-
+from actors.errors import StepFailed
 from actors.net import backoff_schedule, deliver, next_delay, redact
 from events import catalog, locks
 from events import log as event_log
@@ -29,18 +28,6 @@ logger = logging.getLogger("importer.webhook")
 def webhook_id(view: ImportView) -> str:
     """One id per ticket's completion message: the same on every retry and redelivery."""
     return f"msg_{view.uuid.replace('-', '')}"
-
-
-def render_body(view: ImportView, ticket: catalog.TicketRow, base_url: str) -> bytes:
-    """The dialect's final status document (the native import JSON when the dialect has none)."""
-    from app.dialects import WEBHOOK_RENDERERS
-    from app.native_views import render_import
-
-    dialect = view.spec.dialect if view.spec else "native"
-    renderer = WEBHOOK_RENDERERS.get(dialect)
-    if renderer is not None:
-        return renderer(view, ticket, base_url)
-    return msgspec.json.encode({"type": "import.finished", "data": render_import(view)})
 
 
 def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
@@ -82,7 +69,9 @@ def _attempt(rt: Runtime, ticket: int) -> None:
         tenant = catalog.get_tenant(conn, row.tenant_id)
     assert tenant is not None
     url = view.spec.callback_url
-    body = render_body(view, row, rt.settings.public_url.rstrip("/"))
+    if rt.render_webhook is None:
+        raise StepFailed("this process was started without the dialects' webhook bodies")
+    body = rt.render_webhook(view, row, rt.settings.public_url.rstrip("/"))
     msg_id = webhook_id(view)
     number = view.webhook.attempts + 1
     result = deliver(

@@ -12,7 +12,9 @@ from dramatiq.middleware import CurrentMessage
 from actors import apply_chunk, deliver_webhook, download, finalize, parse_file
 from actors.broker import QUEUE
 from actors.errors import StepFailed
-from app.logs import ticket_context
+from actors.logs import ticket_context
+from actors.metrics import step_timer
+from actors.retry import retry_conflicts
 from events import log as event_log
 from events.db import write_tx
 from events.flow import APPLY, DOWNLOAD, FINALIZE, PARSE, WEBHOOK
@@ -51,11 +53,7 @@ def declare_actors(rt: Runtime) -> dict[str, dramatiq.Actor[Any, Any]]:
 
 
 def _handler(rt: Runtime, name: str, fn: StepFn) -> Callable[..., None]:
-    from actors.runtime import retry_conflicts
-
     def handle(ticket: int, chunk: int | None = None) -> None:
-        from app.metrics import step_timer
-
         with ticket_context(ticket, name), step_timer(rt, name) as timing:
             try:
                 retry_conflicts(lambda: fn(rt, ticket, chunk))
@@ -81,8 +79,6 @@ def _handler(rt: Runtime, name: str, fn: StepFn) -> Callable[..., None]:
 def give_up(rt: Runtime, ticket: int, reason: str, step: str | None = None) -> None:
     """End what a step that failed for good leaves open: the import if it still runs; else the
     callback (when the webhook step failed) or an ended atomic import's staging (when finalize did)."""
-    from actors.runtime import retry_conflicts
-
     def attempt() -> bool:
         view = rt.view(ticket)
         if view is None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from actors.settings import load_settings
 from app.cli_ops import (
     events_cli,
     imports_cli,
@@ -18,7 +19,6 @@ from app.cli_ops import (
     rotate_webhook_secret,
     webhooks_cli,
 )
-from app.settings import load_settings
 
 cli = typer.Typer(help="Asynchronous bulk file imports.", no_args_is_help=True, add_completion=False)
 tenants_cli = typer.Typer(help="Tenants and their credentials.", no_args_is_help=True)
@@ -34,9 +34,9 @@ tenants_cli.command("rotate-webhook-secret")(rotate_webhook_secret)
 
 
 def _runtime() -> Any:
-    from actors.runtime import Runtime
+    from app.wiring import make_runtime
 
-    return Runtime(load_settings())
+    return make_runtime(load_settings())
 
 
 @cli.command()
@@ -48,7 +48,7 @@ def serve(
     """Run the HTTP API (and, without IMPORTER_REDIS_URL, the worker in the same process)."""
     import uvicorn
 
-    from app.logs import setup_logging
+    from actors.logs import setup_logging
 
     settings = load_settings()
     setup_logging(settings.log_format, settings.log_level)
@@ -76,6 +76,7 @@ def worker(
 ) -> None:
     """Run dramatiq workers on Redis (IMPORTER_REDIS_URL must be set)."""
     from actors.worker import run_workers
+    from app.wiring import make_runtime
 
     settings = load_settings()
     if not settings.redis_url:
@@ -84,7 +85,7 @@ def worker(
         from app.metrics import serve_worker_metrics
 
         serve_worker_metrics(metrics_port, processes)
-    run_workers(settings, processes, threads or settings.worker_threads)
+    run_workers(settings, processes, threads or settings.worker_threads, make_runtime)
 
 
 @cli.command()

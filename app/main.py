@@ -10,12 +10,13 @@ from litestar import Litestar, Request, Response
 from litestar.openapi import OpenAPIConfig
 
 from actors.runtime import Runtime
+from actors.settings import Settings, load_settings
 from actors.worker import EmbeddedWorker
 from actors.worker_process import ForwardBroker, WorkerProcess
 from app.errors import classify
 from app.native import NativeDatasets, NativeImports
 from app.ops import OPS_HANDLERS
-from app.settings import Settings, load_settings
+from app.wiring import make_runtime
 
 logger = logging.getLogger("importer.app")
 
@@ -41,12 +42,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if embedded_worker and runtime is None and settings.embedded_worker == "process":
             # The worker gets its own process (and GIL): status requests stay fast during imports.
             child = WorkerProcess(settings, settings.worker_threads)
-            rt = Runtime(settings, broker=ForwardBroker(child))
+            rt = make_runtime(settings, broker=ForwardBroker(child))
             rt.worker_process = child
             child.start()
             state["worker"] = child
         else:
-            rt = runtime or Runtime(settings)
+            rt = runtime or make_runtime(settings)
             if embedded_worker:
                 worker = EmbeddedWorker(rt)
                 worker.start()
@@ -73,5 +74,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         request_max_body_size=settings.max_upload_bytes + 2 * 1024 * 1024,
         openapi_config=OpenAPIConfig(title="importer", version="0.1.0", path="/schema"),
         debug=False,
-        logging_config=None,  # app.logs.setup_logging configures logging (JSON lines, ticket ids)
+        logging_config=None,  # actors.logs.setup_logging configures logging (JSON lines, ticket ids)
     )

@@ -12,7 +12,8 @@ from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import ServerSentEvent
 
-from actors.runtime import Runtime, retry_conflicts
+from actors.retry import retry_conflicts
+from actors.runtime import Runtime
 from app.auth import bearer_token, by_token, runtime
 from app.errors import Conflict, NotFound, Unauthorized
 from app.tenants import hash_secret, new_webhook_secret

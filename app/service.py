@@ -8,7 +8,8 @@ import uuid as uuidlib
 from sqlalchemy.exc import IntegrityError
 
 from actors.readers import ReaderError, inspect_file
-from actors.runtime import Runtime, retry_conflicts
+from actors.retry import retry_conflicts
+from actors.runtime import Runtime
 from app import ratelimit
 from app.errors import BadRequest, Conflict, NotFound
 from app.uploads import UploadedFile

@@ -15,10 +15,11 @@ from urllib.parse import urlparse
 from litestar.testing import TestClient
 
 from actors.runtime import Runtime
+from actors.settings import Settings, load_settings
 from actors.worker import EmbeddedWorker
 from app.main import create_app
-from app.settings import Settings, load_settings
 from app.tenants import create_tenant
+from app.wiring import make_runtime
 from events import catalog
 from events.datasets import parse_schema
 from events.db import write_tx
@@ -77,7 +78,7 @@ class Harness:
         overrides.setdefault("retry_max_backoff_ms", 100)
         overrides.setdefault("allowed_hosts", "127.0.0.1,localhost,::1")
         settings = load_settings(env={}, **overrides)
-        rt = Runtime(settings)
+        rt = make_runtime(settings)
         worker = EmbeddedWorker(rt, threads=2)
         worker.start()
         return cls(rt, worker, tmp)

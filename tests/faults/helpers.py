@@ -21,10 +21,11 @@ import msgspec
 import sqlalchemy as sa
 
 from actors.runtime import Runtime
+from actors.settings import Settings, load_settings
 from app.service import start_import
-from app.settings import Settings, load_settings
 from app.tenants import create_tenant
 from app.uploads import UploadedFile
+from app.wiring import make_runtime
 from events import catalog
 from events import log as event_log
 from events.datasets import parse_schema
@@ -210,7 +211,7 @@ class Scaled:
         values.update(overrides)
         self.values = values
         self.settings: Settings = load_settings(env={}, **values)
-        self.rt = Runtime(self.settings)  # creates the schema before any worker starts; never consumes
+        self.rt = make_runtime(self.settings)  # creates the schema before any worker starts; never consumes
         self.workers: list[WorkerProcess] = []
         with write_tx(self.rt.engine) as conn:
             self.creds = create_tenant(conn, "acme")

@@ -14,6 +14,7 @@ import pytest
 from actors import apply_chunk, parse_file
 from actors.pipeline import give_up
 from actors.runtime import Runtime
+from app.wiring import make_runtime
 from events import log as event_log
 from events.db import make_engine
 from events.flow import PARSE, WEBHOOK, Step
@@ -164,7 +165,7 @@ def test_two_workers_racing_for_the_same_chunk_one_applies_the_other_is_a_no_op(
     """Two runtimes (two workers) read the same view, then both try to apply chunk 3."""
     url = str(request.getfixturevalue("pg_schema_url")) if db == "postgres" else f"sqlite:///{tmp_path / 'race.db'}"
     cluster = Scaled(tmp_path, url, "", "unused")  # in-process brokers nobody consumes
-    other = Runtime(cluster.settings, engine=make_engine(url))
+    other = make_runtime(cluster.settings, engine=make_engine(url))
     try:
         ticket, rows = cluster.submit(ROWS)
         parse_file.run(cluster.rt, ticket)
@@ -189,7 +190,7 @@ def test_two_workers_racing_for_the_same_chunk_one_applies_the_other_is_a_no_op(
 
         def work(rt: Runtime) -> None:
             try:
-                from actors.runtime import retry_conflicts
+                from actors.retry import retry_conflicts
 
                 retry_conflicts(lambda: apply_chunk.run(rt, ticket, 3))
             except BaseException as exc:  # noqa: BLE001 - reported below
@@ -328,10 +329,10 @@ def test_two_workers_parsing_the_same_file_at_once_both_end_cleanly(tmp_path: Pa
     """Duplicate parse messages (a worker starting re-drives a ticket another is parsing) write the
     same 100 chunk blobs at the same moment; neither may fail, and the file is parsed once."""
     from actors import finalize
-    from actors.runtime import retry_conflicts
+    from actors.retry import retry_conflicts
 
     cluster = Scaled(tmp_path, f"sqlite:///{tmp_path / 'parse.db'}", "", "unused", chunk_size=20)
-    other = Runtime(cluster.settings)
+    other = make_runtime(cluster.settings)
     try:
         ticket, rows = cluster.submit(ROWS)
         gate = threading.Barrier(2, timeout=30)

@@ -18,12 +18,13 @@ from actors import faults
 from actors.errors import StepFailed
 from actors.pipeline import STEPS, give_up
 from actors.resume import resume
-from actors.runtime import Runtime, retry_conflicts
+from actors.retry import retry_conflicts
+from actors.settings import load_settings
 from app import service
 from app.errors import Conflict
-from app.settings import load_settings
 from app.tenants import create_tenant
 from app.uploads import UploadedFile
+from app.wiring import make_runtime
 from events import catalog
 from events.datasets import parse_schema
 from events.db import write_tx
@@ -54,7 +55,7 @@ class Pipeline(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="importer-stateful-"))
-        self.rt = Runtime(load_settings(
+        self.rt = make_runtime(load_settings(
             env={}, data_dir=str(self.tmp), chunk_size=3, database_url=f"sqlite:///{self.tmp / 'importer.db'}",
         ))
         self.pending: list[tuple[int, Step]] = []

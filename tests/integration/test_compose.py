@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.settings import Settings
+from actors.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETISH = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)

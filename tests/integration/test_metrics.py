@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from actors.runtime import Runtime
-from app.logs import setup_logging
+from actors.logs import setup_logging
+from actors.settings import load_settings
 from app.main import create_app
 from app.metrics import serve_worker_metrics
-from app.settings import load_settings
+from app.wiring import make_runtime
 from events import catalog
 from events import log as event_log
 from events.db import write_tx
@@ -119,7 +119,7 @@ def test_health_and_ready_and_ready_fails_without_the_database(embedded: Harness
 
 def test_ready_checks_redis_when_scaled(pg_schema_url: str, redis_namespace: str, tmp_path: Path) -> None:
     settings = load_settings(env={}, data_dir=str(tmp_path), database_url=pg_schema_url, redis_url=redis_url(), redis_namespace=redis_namespace)
-    rt = Runtime(settings)
+    rt = make_runtime(settings)
     try:
         with TestClient(create_app(runtime=rt, run_worker=False)) as client:
             assert client.get("/ready").json()["checks"] == {"database": "ok", "broker": "ok"}
@@ -154,7 +154,7 @@ def test_json_logging_survives_building_the_app(tmp_path: Path, capsys: pytest.C
     saved = (root.handlers[:], root.level)
     setup_logging("json", "INFO")  # `importer serve` configures logging, then uvicorn builds the app
     try:
-        rt = Runtime(load_settings(env={}, data_dir=str(tmp_path)))
+        rt = make_runtime(load_settings(env={}, data_dir=str(tmp_path)))
         with TestClient(create_app(runtime=rt, run_worker=False)):
             logging.getLogger("importer.test").info("after start-up")
         rt.close()
@@ -189,12 +189,12 @@ def test_worker_processes_sum_their_metrics_on_one_port(pg_schema_url: str, redi
     }
     port = _free_port()
     code = (
-        "from app.metrics import serve_worker_metrics; from actors.worker import run_workers; "
-        f"from app.settings import load_settings; serve_worker_metrics({port}, 2); run_workers(load_settings(), 2, 2)"
+        "from app.metrics import serve_worker_metrics; from actors.worker import run_workers; from app.wiring import make_runtime; "
+        f"from actors.settings import load_settings; serve_worker_metrics({port}, 2); run_workers(load_settings(), 2, 2, make_runtime)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.DEVNULL)
     settings = load_settings(env=env)
-    rt = Runtime(settings)
+    rt = make_runtime(settings)
     h = Harness(rt, worker=None, tmp=tmp_path)  # type: ignore[arg-type]  # no worker here: the processes consume
     try:
         auth = setup(h)

@@ -20,11 +20,12 @@ from litestar.testing import TestClient
 
 from actors.deliver_webhook import webhook_id
 from actors.runtime import Runtime
+from actors.settings import load_settings
 from app.main import create_app
 from app.ops import OPS_TENANT, issue_operator_token
 from app.ops_views import failed_webhooks, history, served_by_service, timeline, verify_views
-from app.settings import load_settings
 from app.tenants import create_tenant
+from app.wiring import make_runtime
 from events import catalog
 from events import log as event_log
 from events.datasets import parse_schema
@@ -130,7 +131,7 @@ def assert_replay_identical(
     with exported.open("wb") as fh, read_tx(h.rt.engine) as conn:
         export_log(conn, fh.write)
     with fresh_database(h.rt.engine.dialect.name, tmp) as url:
-        rt = Runtime(load_settings(env={}, data_dir=str(tmp / "replayed"), database_url=url))
+        rt = make_runtime(load_settings(env={}, data_dir=str(tmp / "replayed"), database_url=url))
         try:
             with exported.open("rb") as fh, write_tx(rt.engine) as conn:
                 import_log(conn, fh)
@@ -303,7 +304,7 @@ def test_the_operator_tenant_is_not_exported_and_survives_an_import(embedded: Ha
         export_log(conn, out.write)
     assert OPS_TENANT.encode() not in out.getvalue()
     with fresh_database("sqlite", tmp_path) as url:
-        rt = Runtime(load_settings(env={}, data_dir=str(tmp_path / "other"), database_url=url))
+        rt = make_runtime(load_settings(env={}, data_dir=str(tmp_path / "other"), database_url=url))
         with write_tx(rt.engine) as conn:  # the new deployment's operator token exists first (tenant id 1)
             token = issue_operator_token(conn)
         with write_tx(rt.engine) as conn:
