@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -102,8 +102,10 @@ class S3Blobs:
             path.unlink(missing_ok=True)
 
     def delete_tree(self, prefix: str) -> None:
-        """List the objects under `prefix/` and delete them in batches."""
+        """Delete the object `prefix` and those under `prefix/` (listed, deleted in batches)."""
         def delete() -> None:
+            with suppress(FileNotFoundError):
+                obstore.delete(self.store, prefix)
             for batch in obstore.list(self.store, prefix.rstrip("/") + "/", chunk_size=1000):
                 obstore.delete(self.store, [item["path"] for item in batch])
 
