@@ -10,7 +10,7 @@ from typing import Literal
 import msgspec
 
 MB = 1024 * 1024
-_AWS_VARIABLES = {  # the names every S3 client reads; IMPORTER_S3_* wins when both are set
+AWS_VARIABLES = {  # the names every S3 client reads; IMPORTER_S3_* wins when both are set
     "s3_endpoint": "AWS_ENDPOINT_URL",
     "s3_access_key_id": "AWS_ACCESS_KEY_ID",
     "s3_secret_access_key": "AWS_SECRET_ACCESS_KEY",
@@ -32,7 +32,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     blob_timeout: float = 30.0  # object storage: one request, before it is retried
     blob_attempts: int = 3  # object storage: tries per request before the store counts as unavailable
     blob_retention_hours: float = 168.0  # a finished ticket's file is removed this long after it ended; 0 = kept
-    # Object storage endpoint and credentials: from the usual AWS_* variables (see _AWS_VARIABLES).
+    # Object storage endpoint and credentials: from the usual AWS_* variables (see AWS_VARIABLES).
     s3_endpoint: str = ""
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
@@ -89,8 +89,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     raw: dict[str, object] = {}
     for name in Settings.__struct_fields__:
         value = source.get(f"IMPORTER_{name.upper()}")
-        if value is None and name in _AWS_VARIABLES:
-            value = source.get(_AWS_VARIABLES[name])
+        if value is None and name in AWS_VARIABLES:
+            value = source.get(AWS_VARIABLES[name])
         if value is not None:
             raw[name] = value
     raw.update(overrides)
