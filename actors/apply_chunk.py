@@ -32,10 +32,10 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
         dataset = catalog.dataset_by_id(conn, row.dataset_id)
     if dataset is None:
         raise StepFailed(f"dataset {spec.dataset!r} no longer exists")
-    key = chunk_key(ticket, chunk)
-    if not rt.blobs.exists(key):
-        raise StepFailed(f"staged chunk {chunk} is missing; the file must be parsed again")
-    staged = decode_chunk(rt.blobs.read_bytes(key))
+    try:
+        staged = decode_chunk(rt.blobs.read_bytes(chunk_key(view.uuid, chunk)))
+    except FileNotFoundError:
+        raise StepFailed(f"staged chunk {chunk} is missing; the file must be parsed again") from None
     validator = RowValidator(dataset.schema, view.parsed.columns)
     rows: list[tuple[int, int, ValidRow | str]] = []
     index = staged.first

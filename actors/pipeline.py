@@ -10,6 +10,7 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from actors import apply_chunk, deliver_webhook, download, finalize, parse_file
+from actors.blobs import BlobUnavailable
 from actors.broker import QUEUE
 from actors.errors import StepFailed
 from actors.logs import ticket_context
@@ -61,6 +62,11 @@ def _handler(rt: Runtime, name: str, fn: StepFn) -> Callable[..., None]:
                 timing.outcome = "failed"
                 logger.warning("step %s failed for good: %s", name, exc)
                 give_up(rt, ticket, str(exc), name)
+            except BlobUnavailable as exc:  # the ticket waits for the object store, however long it is away
+                timing.outcome = "error"
+                delay = rt.settings.retry_max_backoff_ms
+                logger.warning("step %s: %s; trying again in %d ms", name, exc, delay)
+                rt.actors[name].send_with_options(args=(ticket,) if chunk is None else (ticket, chunk), delay=delay)
             except Exception as exc:
                 message = CurrentMessage.get_current_message()
                 retries = int(message.options.get("retries", 0)) if message else 0

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import sqlalchemy as sa
 
-from actors.blobs import BlobStore
+from actors.blobs import Blobs, S3Options, open_blobs
 from actors.broker import make_broker
 from actors.net import AllowList
 from actors.pipeline import declare_actors
@@ -42,7 +43,12 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.resolved_database_url)
-        self.blobs = BlobStore(settings.resolved_blob_dir)
+        self.blobs: Blobs = open_blobs(settings.blob_url, settings.resolved_blob_dir, Path(settings.data_dir) / "tmp", S3Options(
+            endpoint=settings.s3_endpoint, access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key, session_token=settings.s3_session_token,
+            region=settings.s3_region, part_bytes=settings.blob_part_bytes, timeout=settings.blob_timeout,
+            attempts=settings.blob_attempts,
+        ))
         self.broker = broker or make_broker(settings)
         self.views = ViewCache()
         self.allow = AllowList.parse(settings.allowed_hosts)

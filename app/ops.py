@@ -96,9 +96,9 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", sync_to_thread=True, tags=["ops"], summary="Database and broker are reachable")
+@get("/ready", sync_to_thread=True, tags=["ops"], summary="Database, broker and blob store are reachable")
 def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    """Readiness: the database answers and, when scaled, Redis too."""
+    """Readiness: the database and the blob store answer and, when scaled, Redis too."""
     rt = runtime(request)
     checks: dict[str, str] = {}
     try:
@@ -119,6 +119,8 @@ def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         checks["broker"] = "error: the worker process is not running (it is restarted automatically)"
     else:
         checks["broker"] = "in-process"
+    problem = rt.blobs.check()  # object storage: the bucket must exist and answer
+    checks["blobs"] = "ok" if problem is None else f"error: {problem}"
     ok = all(v in ("ok", "in-process") for v in checks.values())
     return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 

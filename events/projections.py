@@ -14,6 +14,7 @@ from events.types import (
     ChunkApplied,
     DownloadAttempted,
     FileParsed,
+    FileRemoved,
     FileStored,
     ImportCanceled,
     ImportCompleted,
@@ -78,6 +79,7 @@ class ImportView(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime | None = None
     finished_at: datetime | None = None
     file: FileStored | None = None
+    file_removed: bool = False  # the file outlived its retention period and was deleted
     parsed: FileParsed | None = None
     download_attempts: int = 0
     chunks_applied: int = 0
@@ -224,6 +226,8 @@ def apply(view: ImportView, ev: AnyEvent) -> ImportView:
             return replace(view, webhook=replace(view.webhook, delivered_at=at, abandoned=False))
         case WebhookAbandoned():
             return replace(view, webhook=replace(view.webhook, abandoned=True))
+        case FileRemoved():
+            return replace(view, file_removed=True)
         case WebhookRedeliveryRequested():
             return replace(
                 view,

@@ -131,6 +131,12 @@ class WebhookRedeliveryRequested(Event, tag="webhook_redelivery_requested", froz
     by: str = "operator"
 
 
+class FileRemoved(Event, tag="file_removed", frozen=True):
+    """The stored file (and any staged chunks) deleted after the retention period; FileStored keeps its sha256."""
+
+    blob: str
+
+
 AnyEvent = (
     ImportRequested
     | DownloadAttempted
@@ -146,6 +152,7 @@ AnyEvent = (
     | WebhookDelivered
     | WebhookAbandoned
     | WebhookRedeliveryRequested
+    | FileRemoved
 )
 
 TERMINAL_TYPES = frozenset({"import_completed", "import_failed", "import_canceled"})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.object_store import S3Server
 from tests.support import Harness, postgres_url, redis_url, service_available
 
 REQUIRE = os.environ.get("IMPORTER_REQUIRE_SERVICES") == "1"
@@ -40,6 +41,22 @@ def pg_schema_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's standalone S3 server, one process for the session (each test makes its own bucket)."""
+    try:
+        import moto.server  # noqa: F401 - the server extra (flask, werkzeug) must be there too
+    except ImportError as exc:
+        if REQUIRE:
+            pytest.fail(f"moto[server] is required (IMPORTER_REQUIRE_SERVICES=1): {exc}")
+        pytest.skip(f"moto[server] is not installed: {exc}")
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture

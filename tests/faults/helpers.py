@@ -181,6 +181,14 @@ class WorkerProcess:
         self._err.flush()
         return self.log.read_text(errors="replace")[-chars:]
 
+    def wait_logged(self, text: str, timeout: float) -> None:
+        """Wait until its log says `text` (or fail with the log's tail)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.tail(1_000_000):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"the worker did not log {text!r} within {timeout}s\n{self.tail()}")
+            time.sleep(0.05)
+
     def wait(self, timeout: float) -> int:
         """Wait for it to end; its exit code (negative: the signal that ended it)."""
         try:
@@ -352,6 +360,18 @@ class PrivateRedis:
 
     def close(self) -> None:
         self.kill()
+
+
+@contextmanager
+def on_private_redis(tmp: Path, database_url: str, **overrides: Any) -> Iterator[tuple[PrivateRedis, Scaled]]:
+    """A scaled deployment whose Redis the test owns (and may kill and start again empty)."""
+    redis = PrivateRedis(tmp)
+    cluster = Scaled(tmp, database_url, redis.url, "importer", **overrides)
+    try:
+        yield redis, cluster
+    finally:
+        cluster.close()
+        redis.close()
 
 
 # ---------------------------------------------------------------- a webhook receiver

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from actors.blobs import BlobStore
+from actors.blobs import LocalBlobs
 from actors.readers import xlsx_reader
 from tests.faults.helpers import (
     NS,
@@ -182,7 +182,7 @@ def test_filenames_never_touch_paths_outside_the_blob_store(svc: Harness, filena
     assert {p for p in root.rglob("*") if "blobs" not in p.parts} - before <= {root / "importer.db-wal", root / "importer.db-shm"}
     assert not list(Path("/tmp").glob("evil*")) and not (root.parent / "evil.csv").exists()
     with pytest.raises(ValueError, match="escapes the store"):
-        BlobStore(svc.rt.blobs.root).path("sources/../../" + filename.replace("\x00", ""))
+        LocalBlobs(svc.rt.blobs.root).path("sources/../../" + filename.replace("\x00", ""))
 
 
 # ---------------------------------------------------------------- CSV

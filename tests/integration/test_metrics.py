@@ -105,7 +105,7 @@ def test_metrics_count_imports_steps_rows_queue_and_webhooks(harness: Harness, t
 def test_health_and_ready_and_ready_fails_without_the_database(embedded: Harness) -> None:
     c = embedded.client
     assert c.get("/health").json() == {"status": "ok"}
-    assert c.get("/ready").json() == {"status": "ok", "checks": {"database": "ok", "broker": "in-process"}}
+    assert c.get("/ready").json() == {"status": "ok", "checks": {"database": "ok", "broker": "in-process", "blobs": "ok"}}
     good = embedded.rt.engine
     embedded.rt.engine = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
     try:
@@ -122,7 +122,7 @@ def test_ready_checks_redis_when_scaled(pg_schema_url: str, redis_namespace: str
     rt = make_runtime(settings)
     try:
         with TestClient(create_app(runtime=rt, run_worker=False)) as client:
-            assert client.get("/ready").json()["checks"] == {"database": "ok", "broker": "ok"}
+            assert client.get("/ready").json()["checks"] == {"database": "ok", "broker": "ok", "blobs": "ok"}
     finally:
         rt.close()
 

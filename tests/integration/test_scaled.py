@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +18,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from actors.settings import load_settings
+from app.wiring import make_runtime
+from tests.faults.helpers import check_exactly_once
+from tests.object_store import S3Server, s3_env
 from tests.support import CONTACTS_SCHEMA, contacts, redis_url, write_csv
 
 IMPORTER = [sys.executable, "-m", "app.cli"]
@@ -123,3 +129,68 @@ def test_an_import_submitted_to_one_api_process_completes_and_shows_on_the_other
         assert metrics[("importer_imports", (("dialect", "native"), ("state", "completed")))] == 1
         a.close()
         b.close()
+
+
+@pytest.mark.slow
+def test_two_hosts_sharing_no_disk_import_through_object_storage_and_survive_a_killed_worker(
+    pg_schema_url: str, redis_namespace: str, s3_server: S3Server, tmp_path: Path
+) -> None:
+    """Every process has its own empty data dir; blobs live only in the (moto) S3 bucket. The upload
+    lands on API a, either worker parses and applies (one is SIGKILLed on its first chunk), API b
+    reports; every row is applied once."""
+    bucket = s3_server.bucket()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("IMPORTER_", "AWS_"))}
+    base |= s3_env(s3_server.url, bucket) | {
+        "IMPORTER_DATABASE_URL": pg_schema_url, "IMPORTER_REDIS_URL": redis_url(), "IMPORTER_REDIS_NAMESPACE": redis_namespace,
+        "IMPORTER_LOG_FORMAT": "json", "IMPORTER_CHUNK_SIZE": "500", "IMPORTER_STALL_SECONDS": "3",
+        "IMPORTER_RESUME_INTERVAL_SECONDS": "1",
+    }
+    names = ("api-a", "api-b", "worker-1", "worker-2")
+    dirs = {name: tmp_path / name for name in names}
+
+    def env(name: str, **extra: str) -> dict[str, str]:
+        return base | {"IMPORTER_DATA_DIR": str(dirs[name])} | extra
+
+    token = json.loads(_cli(env("api-a"), "tenants", "create", "acme", "--json"))["native"]["token"]
+    schema = tmp_path / "contacts.json"
+    schema.write_text(json.dumps(CONTACTS_SCHEMA))
+    _cli(env("api-a"), "datasets", "create", "contacts", "--tenant", "acme", "--schema", str(schema))
+    ports = [_free_port(), _free_port()]
+    logs = [tmp_path / f"{name}.log" for name in names]
+    with ExitStack() as stack:
+        for name, port, log in zip(names[:2], ports, logs[:2], strict=False):
+            stack.enter_context(running(["serve", "--port", str(port)], env(name), log))
+        doomed = stack.enter_context(running(["worker", "--processes", "1", "--threads", "2"],
+                                             env("worker-1", IMPORTER_FAULT="apply_chunk:*:before_commit:kill"), logs[2]))
+        stack.enter_context(running(["worker", "--processes", "1", "--threads", "2"], env("worker-2"), logs[3]))
+        a, b = (httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=30) for p in ports)
+        for api in (a, b):
+            _until("API ready", lambda api=api: api.get("/ready").status_code == 200, 60, logs)
+        assert a.get("/ready").json()["checks"]["blobs"] == "ok"
+        auth = {"Authorization": f"Bearer {token}"}
+        rows = contacts(5000)
+        path = write_csv(tmp_path / "contacts.csv", rows)
+        with path.open("rb") as fh:
+            resp = a.post("/imports", data={"dataset": "contacts"}, files={"file": ("contacts.csv", fh)}, headers=auth)
+        assert resp.status_code == 202, resp.text
+        ticket = resp.json()["id"]
+
+        def finished() -> dict[str, object] | None:
+            body: dict[str, object] = b.get(f"/imports/{ticket}", headers=auth).json()
+            return body if body["state"] in ("completed", "failed", "canceled") else None
+
+        final = _until("completion seen on the other API process", finished, 180, logs)
+        assert doomed.wait(10) == -signal.SIGKILL  # it died on the first chunk it took, mid-import
+        assert isinstance(final, dict) and final["state"] == "completed", final
+        a.close()
+        b.close()
+    checker = make_runtime(load_settings(env={}, database_url=pg_schema_url, data_dir=str(tmp_path / "checker")))
+    try:
+        view = check_exactly_once(checker, ticket, rows)
+    finally:
+        checker.close()
+    assert view.file is not None and view.file.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert s3_server.keys(bucket) == [f"importer/{view.file.blob}"]  # the source; the chunks were removed
+    for name, folder in dirs.items():  # nothing was ever stored on a host's own disk
+        assert not (folder / "blobs").exists(), name
+        assert not any((folder / "tmp").glob("*")), (name, list((folder / "tmp").glob("*")))
