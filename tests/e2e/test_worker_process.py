@@ -75,7 +75,7 @@ def test_the_worker_runs_in_a_child_and_its_metrics_reach_the_api(served_process
         done = _wait(client, ticket, lambda b: b["state"] in ("completed", "failed"))
         assert done["state"] == "completed" and done["rows"]["created"] == 1200
         ready = client.get("/ready").json()
-        assert ready == {"status": "ok", "checks": {"database": "ok", "broker": "in-process"}}
+        assert ready == {"status": "ok", "checks": {"database": "ok", "broker": "in-process", "blobs": "ok"}}
         metrics = client.get("/metrics").text
     created = [line for line in metrics.splitlines() if line.startswith('importer_rows_total{outcome="created"}')]
     assert len(created) == 1 and float(created[0].split()[-1]) == 1200.0  # counted by the child, served here
