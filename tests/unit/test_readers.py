@@ -25,8 +25,10 @@ from actors.readers import (
     csv_reader,
     inspect_file,
     read_rows,
-    xlsx_reader,
 )
+from actors.readers.xls_reader import read_xls
+from actors.readers.xlsx import strings as shared_strings
+from actors.readers.xlsx.exact import ExactRows
 
 Rows = list[tuple[int, list[str | None]] | BadRow]
 
@@ -458,20 +460,19 @@ def test_xlsx_many_rows_read_alike_by_template_and_by_expat(
     ]
     data = [[rnd.choice(pool)() for _ in range(rnd.randint(1, 9))] for _ in range(3000)]
     path = to_shared_strings(make_xlsx(tmp_path / "a.xlsx", {"S": data}))
-    exactly = xlsx_reader._SheetReader._exactly
+    feed = ExactRows.feed
     slow: list[int] = []
 
-    def counted(self: xlsx_reader._SheetReader, xml: str, row_no: int) -> None:
+    def counted(self: ExactRows, xml: str, row_no: int) -> None:  # a spy: it only counts
         slow.append(row_no)
-        exactly(self, xml, row_no)
+        feed(self, xml, row_no)
 
-    monkeypatch.setattr(xlsx_reader._SheetReader, "_exactly", counted)
+    monkeypatch.setattr(ExactRows, "feed", counted)
     info, fast = rows_of(path)
     assert len(slow) < len(data) // 4  # most rows repeat a shape already learned
     # Now every row goes through expat callbacks.
-    monkeypatch.setattr(xlsx_reader._SheetReader, "_learn", lambda *_: None)
     slow.clear()
-    exact = list(read_rows(path, info))
+    exact = list(read_rows(path, info, fast=False))
     assert fast == exact
     assert len(slow) == len(data)
     assert len(fast) == sum(1 for row in data if any(v not in (None, "") for v in row))
@@ -675,7 +676,7 @@ def test_xlsx_declared_size_that_lies_is_caught_while_inflating(tmp_path: Path) 
 def test_xlsx_shared_strings_over_their_cap_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(xlsx_reader, "SST_TEXT_LIMIT", 10_000)
+    monkeypatch.setattr(shared_strings, "SST_TEXT_LIMIT", 10_000)
     path = to_shared_strings(
         make_xlsx(tmp_path / "a.xlsx", {"S": [[f"{i:05d}" + "x" * 100] for i in range(200)]})
     )
@@ -767,8 +768,6 @@ def test_xls_cells_sheets_and_errors(tmp_path: Path) -> None:
 def test_xls_calamine_reads_what_xlrd_reads_error_cells_included(tmp_path: Path) -> None:
     """The fast path (calamine + the error-record scan) against xlrd's reading of the same sheet."""
     xlwt = pytest.importorskip("xlwt")
-    from actors.readers import xls_reader
-
     rng = random.Random(7)
     wb = xlwt.Workbook()
     ws = wb.add_sheet("Data")
@@ -791,9 +790,8 @@ def test_xls_calamine_reads_what_xlrd_reads_error_cells_included(tmp_path: Path)
             ws.write(r, 6, "")  # an empty text cell past the data
     path = tmp_path / "big.xls"
     wb.save(str(path))
-    fast = list(xls_reader.read_xls(path, "Data"))
-    with xls_reader._open(path) as book:
-        slow = list(xls_reader._sheet(book, "Data")[1])
+    fast = list(read_xls(path, "Data"))
+    slow = list(read_xls(path, "Data", fast=False))
     assert fast == slow
     assert sum(isinstance(row, BadRow) for row in fast) == 1 + len([r for r in range(1, 3000) if r % 37 == 0 and r % 97])
     assert isinstance(fast[0], BadRow) and fast[0].message == "cell A1 holds the error #N/A"
@@ -804,9 +802,8 @@ def test_xls_calamine_reads_what_xlrd_reads_error_cells_included(tmp_path: Path)
     sh.write(4, 3, 2.0)
     sh.row(8).set_cell_error(5, 7)
     shifted.save(str(tmp_path / "shifted.xls"))
-    fast = list(xls_reader.read_xls(tmp_path / "shifted.xls", None))
-    with xls_reader._open(tmp_path / "shifted.xls") as book:
-        assert fast == list(xls_reader._sheet(book, None)[1])
+    fast = list(read_xls(tmp_path / "shifted.xls", None))
+    assert fast == list(read_xls(tmp_path / "shifted.xls", None, fast=False))
     assert fast == [(4, [None, None, "c4"]), (5, [None, None, None, "2"]), BadRow(9, "cell F9 holds the error #DIV/0!")]
 
 
@@ -1021,20 +1018,13 @@ def test_templates_and_expat_agree_on_any_sheet(tmp_path: Path, data: st.DataObj
     styles = f'<styleSheet {NS}><cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="14"/></cellXfs></styleSheet>'
     path = hand_xlsx(tmp_path / "t.xlsx", sheet_xml("".join(rows)), strings=strings, styles=styles)
 
-    def outcome() -> object:
+    def outcome(fast: bool) -> object:
         try:
-            return list(read_rows(path, FileInfo(format="xlsx", sheet="S")))
+            return list(read_rows(path, FileInfo(format="xlsx", sheet="S"), fast=fast))
         except ReaderError as exc:
             return str(exc)
 
-    fast = outcome()
-    learn = xlsx_reader._SheetReader._learn
-    xlsx_reader._SheetReader._learn = lambda *_: None  # type: ignore[method-assign]
-    try:
-        exact = outcome()
-    finally:
-        xlsx_reader._SheetReader._learn = learn  # type: ignore[method-assign]
-    assert fast == exact
+    assert outcome(fast=True) == outcome(fast=False)
 
 
 SHARED_ENTRY = st.one_of(
@@ -1064,10 +1054,5 @@ def test_shared_strings_read_alike_by_split_and_by_expat(
     )
     info = FileInfo(format="xlsx", sheet="S")
     fast = list(read_rows(path, info))
-    plain = xlsx_reader._plain_entries
-    xlsx_reader._plain_entries = lambda xml: None  # every entry through expat
-    try:
-        exact = list(read_rows(path, info))
-    finally:
-        xlsx_reader._plain_entries = plain
+    exact = list(read_rows(path, info, fast=False))  # every entry through expat
     assert fast == exact
