@@ -18,16 +18,16 @@ import pytest
 
 from actors.blobs import BlobStore
 from actors.readers.xlsx import strings as shared_strings
-from tests.faults.helpers import (
+from tests.support import (
     NS,
     RELNS,
+    Harness,
     compound_file,
     hand_xlsx,
     inline_row,
     lie_about_size,
     sheet_xml,
 )
-from tests.support import Harness
 
 HEADER = b"email,name,age\r\n"
 BOUNDARY = "hostile-boundary-7MA4YWxk"
@@ -527,7 +527,7 @@ def test_memory_stays_flat_while_a_50_mb_upload_streams_and_others_are_served(tm
     import httpx
     import psutil
 
-    from tests.faults.helpers import served
+    from tests.support import served
 
     with served(tmp_path) as (url, proc, tokens):
         a = {"Authorization": f"Bearer {tokens['a']}"}

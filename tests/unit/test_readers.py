@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import random
-import re
 import struct
 import time
 import tracemalloc
@@ -29,6 +28,17 @@ from actors.readers import (
 from actors.readers.xls_reader import read_xls
 from actors.readers.xlsx import strings as shared_strings
 from actors.readers.xlsx.exact import ExactRows
+from tests.support import (
+    NS,
+    REL,
+    RELNS,
+    compound_file,
+    hand_xlsx,
+    lie_about_size,
+    make_xlsx,
+    sheet_xml,
+    to_shared_strings,
+)
 
 Rows = list[tuple[int, list[str | None]] | BadRow]
 
@@ -259,51 +269,6 @@ def test_documents_that_are_no_table_are_named(tmp_path: Path, data: bytes, look
 # ---------------------------------------------------------------- XLSX built by openpyxl
 
 
-def make_xlsx(
-    path: Path, sheets: dict[str, list[list[object]]], *, write_only: bool = False
-) -> Path:
-    wb = openpyxl.Workbook(write_only=write_only)
-    if not write_only:
-        wb.remove(wb.active)
-    for title, data in sheets.items():
-        ws = wb.create_sheet(title)
-        for row in data:
-            ws.append(row)
-    wb.save(path)
-    return path
-
-
-def to_shared_strings(path: Path) -> Path:
-    """Rewrite openpyxl's inline strings as a shared-strings table, as Excel itself saves."""
-    with zipfile.ZipFile(path) as z:
-        parts = {name: z.read(name).decode() for name in z.namelist()}
-    table: list[str] = []
-
-    def shared(m: re.Match[str]) -> str:
-        table.append(m[2])
-        return f'{m[1]} t="s"><v>{len(table) - 1}</v></c>'
-
-    for name in [n for n in parts if n.startswith("xl/worksheets/")]:
-        parts[name] = re.sub(
-            r'(<c r="\w+"(?: s="\d+")?) t="inlineStr"><is><t(?: [^>]*)?>(.*?)</t></is></c>',
-            shared,
-            parts[name],
-        )
-    parts["xl/sharedStrings.xml"] = (
-        f"<sst {NS}>"
-        + "".join(f'<si><t xml:space="preserve">{t}</t></si>' for t in table)
-        + "</sst>"
-    )
-    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
-        "</Relationships>",
-        f'<Relationship Id="rIdS" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/></Relationships>',
-    )
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in parts.items():
-            z.writestr(name, text)
-    return path
-
-
 VALUES = [
     "text",
     42,
@@ -480,54 +445,6 @@ def test_xlsx_many_rows_read_alike_by_template_and_by_expat(
 
 # ---------------------------------------------------------------- XLSX built by hand
 
-NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
-RELNS = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
-REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-
-
-def hand_xlsx(
-    path: Path,
-    sheet: str | bytes,
-    *,
-    strings: str | None = None,
-    styles: str | None = None,
-    workbook: str | None = None,
-    sheet_part: str = "worksheets/sheet1.xml",
-    compression: int = zipfile.ZIP_DEFLATED,
-) -> Path:
-    rels = [f'<Relationship Id="rId1" Type="{REL}/worksheet" Target="{sheet_part}"/>']
-    files = {
-        "_rels/.rels": f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        f'<Relationship Id="rId1" Type="{REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
-        "xl/workbook.xml": workbook
-        or f'<workbook {NS} {RELNS}><sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>',
-        "xl/" + sheet_part.lstrip("/").removeprefix("xl/"): sheet,
-    }
-    if strings is not None:
-        files["xl/sharedStrings.xml"] = strings
-        rels.append(
-            f'<Relationship Id="rId2" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/>'
-        )
-    if styles is not None:
-        files["xl/styles.xml"] = styles
-        rels.append(f'<Relationship Id="rId3" Type="{REL}/styles" Target="styles.xml"/>')
-    files["xl/_rels/workbook.xml.rels"] = (
-        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-        + "".join(rels)
-        + "</Relationships>"
-    )
-    with zipfile.ZipFile(path, "w", compression) as z:
-        for name, text in files.items():
-            z.writestr(name, text)
-    return path
-
-
-def sheet_xml(rows: str, prefix: str = "") -> str:
-    p = f"{prefix}:" if prefix else ""
-    ns = NS.replace("xmlns=", f"xmlns:{prefix}=") if prefix else NS
-    return f'<?xml version="1.0" encoding="UTF-8"?><{p}worksheet {ns}><{p}dimension ref="A1:ZZ99999"/><{p}sheetData>{rows}</{p}sheetData></{p}worksheet>'
-
-
 def test_xlsx_rich_text_phonetics_formulas_and_missing_references(tmp_path: Path) -> None:
     strings = (
         f"<sst {NS}><si><t>plain</t></si>"
@@ -659,16 +576,8 @@ def test_xlsx_zip_bomb_is_refused_by_its_ratio_before_inflating(tmp_path: Path) 
 def test_xlsx_declared_size_that_lies_is_caught_while_inflating(tmp_path: Path) -> None:
     rows = "".join(f'<row r="{i}"><c r="A{i}"><v>{i}</v></c></row>' for i in range(1, 20_000))
     path = hand_xlsx(tmp_path / "a.xlsx", sheet_xml(rows))
-    data = bytearray(path.read_bytes())
-    with zipfile.ZipFile(path) as z:
-        info = z.getinfo("xl/worksheets/sheet1.xml")
     # Declare 1000 bytes in both the local header and the central directory entry.
-    struct.pack_into("<I", data, info.header_offset + 22, 1000)
-    central = data.find(b"PK\x01\x02" + data[info.header_offset + 4 : info.header_offset + 6])
-    while data[central + 46 : central + 46 + len(info.filename)] != info.filename.encode():
-        central = data.find(b"PK\x01\x02", central + 4)
-    struct.pack_into("<I", data, central + 24, 1000)
-    path.write_bytes(bytes(data))
+    lie_about_size(path, "xl/worksheets/sheet1.xml", 1000)
     with pytest.raises(ReaderError, match="corrupt or truncated workbook"):
         rows_of(path)
 
@@ -805,50 +714,6 @@ def test_xls_calamine_reads_what_xlrd_reads_error_cells_included(tmp_path: Path)
     fast = list(read_xls(tmp_path / "shifted.xls", None))
     assert fast == list(read_xls(tmp_path / "shifted.xls", None, fast=False))
     assert fast == [(4, [None, None, "c4"]), (5, [None, None, None, "2"]), BadRow(9, "cell F9 holds the error #DIV/0!")]
-
-
-def compound_file(streams: dict[str, bytes]) -> bytes:
-    """A minimal OLE2 compound file (v3, 512-byte sectors) holding these streams (each padded to 4 KiB)."""
-    free, end, fat_sector, nostream = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
-    bodies = [data.ljust(max(4096, -(-len(data) // 512) * 512), b"\0") for data in streams.values()]
-    fat = [fat_sector, end]
-    starts = []
-    for body in bodies:
-        starts.append(len(fat))
-        sectors = len(body) // 512
-        fat += [len(fat) + i + 1 for i in range(sectors - 1)] + [end]
-    assert len(fat) <= 128
-    fat += [free] * (128 - len(fat))
-
-    def entry(
-        name: str, kind: int, left: int, right: int, child: int, start: int, size: int
-    ) -> bytes:
-        raw = name.encode("utf-16-le") + b"\0\0"
-        return (
-            raw.ljust(64, b"\0")
-            + struct.pack("<HBBIII", len(raw), kind, 1, left, right, child)
-            + b"\0" * 36
-            + struct.pack("<IIII", start, size, 0, 0)[:8]
-            + b"\0" * 4
-        )
-
-    names = list(streams)
-    entries = [entry("Root Entry", 5, nostream, nostream, 1, end, 0)]
-    for i, name in enumerate(names):  # sizes of 4 KiB and up keep streams out of the mini stream
-        right = i + 2 if i + 1 < len(names) else nostream
-        entries.append(entry(name, 2, nostream, right, nostream, starts[i], len(bodies[i])))
-    directory = b"".join(entries).ljust(512, b"\0")
-    header = (
-        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-        + b"\0" * 16
-        + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
-        + b"\0" * 6
-        + struct.pack("<IIIIIIIII", 0, 1, 1, 0, 4096, end, 0, end, 0)
-        + struct.pack("<I", 0)
-        + struct.pack("<I", free) * 108
-    )
-    assert len(header) == 512
-    return header + struct.pack("<128I", *fat) + directory + b"".join(bodies)
 
 
 def test_password_protected_workbooks_are_named_so(tmp_path: Path) -> None:
