@@ -11,7 +11,10 @@ from typing import Any
 
 import openpyxl
 
+from actors.readers import BadRow, FileInfo, inspect_file, read_rows
 from tests.support.handmade import NS, REL
+
+Rows = list[tuple[int, list[str | None]] | BadRow]
 
 CONTACTS_SCHEMA = {
     "fields": [
@@ -32,6 +35,19 @@ def contacts(n: int, start: int = 0) -> list[list[Any]]:
     for i in range(start, start + n):
         rows.append([f"user{i}@example.com", f"User {i}", 20 + i % 50, f"{i}.50", "true" if i % 2 else "false", "2024-01-15"])
     return rows
+
+
+def write(tmp_path: Path, name: str, data: bytes | str, encoding: str = "utf-8") -> Path:
+    """A file of these bytes (or this text, encoded)."""
+    path = tmp_path / name
+    path.write_bytes(data if isinstance(data, bytes) else data.encode(encoding))
+    return path
+
+
+def rows_of(path: Path, **kw: object) -> tuple[FileInfo, Rows]:
+    """What the readers make of a file: inspect_file's verdict (with these options) and every row."""
+    info = inspect_file(path, **kw)  # type: ignore[arg-type]
+    return info, list(read_rows(path, info))
 
 
 def write_csv(path: Path, rows: list[list[Any]], *, sep: str = ",", bom: bool = False, newline: str = "\r\n") -> Path:
