@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.object_store import S3Server
-from tests.support import Harness, postgres_url, redis_url, service_available
-
-REQUIRE = os.environ.get("IMPORTER_REQUIRE_SERVICES") == "1"
-
-
-def need(service: str) -> None:
-    """Skip (or, in CI, fail) when a service is unreachable."""
-    reason = service_available(service)
-    if reason is None:
-        return
-    if REQUIRE:
-        pytest.fail(f"{service} is required (IMPORTER_REQUIRE_SERVICES=1) but unreachable: {reason}")
-    pytest.skip(f"{service} unreachable: {reason}")
+from tests.support import Harness, need, postgres_url, redis_url
+from tests.support.object_store import S3Server
+from tests.support.services import REQUIRE
 
 
 @pytest.fixture

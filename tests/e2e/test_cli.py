@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.support import CONTACTS_SCHEMA, contacts, write_csv
-
-IMPORTER = [sys.executable, "-m", "app.cli"]
+from tests.support import CONTACTS_SCHEMA, IMPORTER, contacts, write_csv
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,8 @@ from typing import Any
 import httpx
 import psutil
 
-from tests.support import CONTACTS_SCHEMA, contacts, write_csv
+from tests.support import CONTACTS_SCHEMA, IMPORTER, contacts, write_csv
 
-IMPORTER = [sys.executable, "-m", "app.cli"]
 Served = tuple[str, dict[str, str], subprocess.Popen[bytes]]
 
 

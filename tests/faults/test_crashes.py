@@ -20,7 +20,7 @@ from events import log as event_log
 from events.db import make_engine
 from events.flow import PARSE, WEBHOOK, Step
 from events.log import Conflict
-from tests.faults.helpers import (
+from tests.support import (
     Scaled,
     check_exactly_once,
     check_log,

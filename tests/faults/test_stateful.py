@@ -31,8 +31,7 @@ from events.db import write_tx
 from events.flow import Step, next_step
 from events.log import now
 from events.types import ImportSpec
-from tests.faults.helpers import RANK, check_log, staged_count, ticket_records
-from tests.support import CONTACTS_SCHEMA, write_csv
+from tests.support import CONTACTS_SCHEMA, RANK, check_log, staged_count, ticket_records, write_csv
 
 HEADER = ["email", "name", "age"]
 CRASH_POINTS = ("staged", "before_commit", "after_commit", "after_drive")

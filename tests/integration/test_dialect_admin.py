@@ -17,7 +17,7 @@ from events import catalog
 from events.db import read_tx
 from events.projections import ImportView
 from events.tables import tickets
-from tests.support import Harness, write_csv
+from tests.support import Harness, write_csv, write_xls
 
 TRANSACTIONS = {
     "fields": [
@@ -43,18 +43,6 @@ def txns(n: int, start: int = 0) -> list[list[Any]]:
     for i in range(start, start + n):
         rows.append([f"T{i:05d}", f"{i}.25", "EUR", "2024-03-01", f"payment {i}"])
     return rows
-
-
-def write_xls(path: Path, rows: list[list[Any]]) -> Path:
-    import xlwt
-
-    wb = xlwt.Workbook()
-    ws = wb.add_sheet("Sheet1")
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            ws.write(r, c, value)
-    wb.save(str(path))
-    return path
 
 
 def setup(h: Harness, name: str = "acme") -> dict[str, str]:

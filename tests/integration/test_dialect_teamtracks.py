@@ -6,14 +6,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
 
 from events import catalog
 from events.db import read_tx
 from events.projections import ImportView
 from events.records import list_records, record_uuid
-from tests.support import Harness, contacts, write_csv
+from tests.support import Harness, contacts, write_csv, write_xls, write_xlsx
 
 TRACK = "rma"
 STATUS_KEYS = ["finished", "dateFinished", "successfullyCreated", "failedToCreate", "successfullyUpdated", "unchanged", "failedToUpdate"]
@@ -30,28 +29,6 @@ def setup(h: Harness, name: str = "acme") -> dict[str, str]:
     creds = h.tenant(name)
     h.dataset(name, TRACK)
     return tt_headers(creds)
-
-
-def write_xlsx(path: Path, rows: list[list[Any]]) -> Path:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    assert ws is not None
-    for row in rows:
-        ws.append(row)
-    wb.save(path)
-    return path
-
-
-def write_xls(path: Path, rows: list[list[Any]]) -> Path:
-    import xlwt
-
-    wb = xlwt.Workbook()
-    ws = wb.add_sheet("Sheet1")
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            ws.write(r, c, value)
-    wb.save(str(path))
-    return path
 
 
 def post_file(h: Harness, headers: dict[str, str], path: Path, track: str = TRACK, ctype: str = "text/csv") -> Any:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import openpyxl
 import pytest
 
 from app.dialects.thalamus_views import render_import
@@ -28,7 +27,7 @@ from events.types import (
     RowFailure,
     ThresholdExceeded,
 )
-from tests.support import Harness, contacts, write_csv
+from tests.support import Harness, contacts, write_csv, write_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 IMPORT_FILE_KEYS = [
@@ -128,16 +127,6 @@ def tenant_id(h: Harness, name: str = "acme") -> int:
         row = catalog.tenant_by_name(conn, name)
     assert row is not None
     return row.id
-
-
-def write_xlsx(path: Path, rows: list[list[Any]]) -> Path:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    assert ws is not None
-    for row in rows:
-        ws.append(row)
-    wb.save(path)
-    return path
 
 
 def upload(

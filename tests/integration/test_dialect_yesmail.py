@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 
-from tests.support import Harness, contacts, write_csv
+from tests.support import Harness, Site, contacts, write_csv
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 BASE = "http://testserver.local"
@@ -28,69 +24,6 @@ CART = {
 }
 TICKET_KEYS = ["id", "state", "message", "lastUpdate", "events", "request", "response"]
 RESULT_KEYS = ["id", "lastUpdate", "counts", "completed", "failed", "ignored"]
-USER, PASSWORD = "feeds", "s3cr:t@pw"
-
-
-class Site(ThreadingHTTPServer):
-    """A source of files (one behind basic auth) and a receiver of callbacks."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), SiteHandler)
-        self.files: dict[str, bytes] = {}
-        self.hooks: list[tuple[str, dict[str, str], bytes]] = []
-
-    def url(self, path: str, auth: bool = False) -> str:
-        creds = f"{USER}:{PASSWORD.replace(':', '%3A').replace('@', '%40')}@" if auth else ""
-        return f"http://{creds}127.0.0.1:{self.server_address[1]}{path}"
-
-
-class SiteHandler(BaseHTTPRequestHandler):
-    """GET /files/<name>, GET /secure/<name> (basic auth), POST /hook."""
-
-    server: Site
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        """Quiet."""
-
-    def _send(self, status: int, body: bytes = b"") -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        """Serve a file."""
-        kind, _, name = self.path.lstrip("/").partition("/")
-        if kind == "secure":
-            expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-            if self.headers.get("Authorization") != expected:
-                self._send(401, b"who are you")
-                return
-        body = self.server.files.get(name)
-        self._send(200, body) if body is not None and kind in ("files", "secure") else self._send(
-            404
-        )
-
-    def do_POST(self) -> None:
-        """Receive a callback."""
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.hooks.append((self.path, dict(self.headers.items()), body))
-        self._send(204)
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    server = Site()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def setup(

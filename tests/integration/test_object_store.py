@@ -18,9 +18,8 @@ from actors.blobs import Blobs, BlobUnavailable, LocalBlobs, S3Options
 from actors.blobs_s3 import S3Blobs
 from actors.remove_expired import remove_expired
 from events.db import read_tx
-from tests.faults.helpers import check_exactly_once, types_of
-from tests.object_store import CutProxy, S3Server, s3_settings
-from tests.support import Harness, contacts, write_csv
+from tests.support import Harness, check_exactly_once, contacts, types_of, write_csv
+from tests.support.object_store import CutProxy, S3Server, s3_settings
 
 MB = 1024 * 1024
 

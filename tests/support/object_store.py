@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.faults.helpers import free_port
+from tests.support.servers import free_port
 
 
 class S3Server:

@@ -6,12 +6,9 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -20,33 +17,17 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from actors.settings import load_settings
 from app.wiring import make_runtime
-from tests.faults.helpers import check_exactly_once
-from tests.object_store import S3Server, s3_env
-from tests.support import CONTACTS_SCHEMA, contacts, redis_url, write_csv
-
-IMPORTER = [sys.executable, "-m", "app.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process with its stderr in a file; terminated (then killed) at the end of the block."""
-    with log.open("wb") as err:
-        proc = subprocess.Popen([*IMPORTER, *args], env=env, stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(40)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+from tests.support import (
+    CONTACTS_SCHEMA,
+    IMPORTER,
+    check_exactly_once,
+    contacts,
+    free_port,
+    importer_process,
+    redis_url,
+    write_csv,
+)
+from tests.support.object_store import S3Server, s3_env
 
 
 def _until(what: str, check: object, timeout: float, logs: list[Path]) -> object:
@@ -84,13 +65,13 @@ def test_an_import_submitted_to_one_api_process_completes_and_shows_on_the_other
     schema.write_text(json.dumps(CONTACTS_SCHEMA))
     _cli(env, "datasets", "create", "contacts", "--tenant", "acme", "--schema", str(schema))
     operator = _cli(env, "ops", "token").strip()
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     logs = [tmp_path / f"{name}.log" for name in ("api-a", "api-b", "worker-1", "worker-2")]
     with ExitStack() as stack:
         for port, log in zip(ports, logs[:2], strict=True):
-            stack.enter_context(running(["serve", "--port", str(port)], env, log))
+            stack.enter_context(importer_process(["serve", "--port", str(port)], env, log))
         for log in logs[2:]:
-            stack.enter_context(running(["worker", "--processes", "1", "--threads", "2"], env, log))
+            stack.enter_context(importer_process(["worker", "--processes", "1", "--threads", "2"], env, log))
         a, b = (httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=30) for p in ports)
         for api in (a, b):
             _until("API ready", lambda api=api: api.get("/ready").status_code == 200, 60, logs)
@@ -155,14 +136,14 @@ def test_two_hosts_sharing_no_disk_import_through_object_storage_and_survive_a_k
     schema = tmp_path / "contacts.json"
     schema.write_text(json.dumps(CONTACTS_SCHEMA))
     _cli(env("api-a"), "datasets", "create", "contacts", "--tenant", "acme", "--schema", str(schema))
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     logs = [tmp_path / f"{name}.log" for name in names]
     with ExitStack() as stack:
         for name, port, log in zip(names[:2], ports, logs[:2], strict=False):
-            stack.enter_context(running(["serve", "--port", str(port)], env(name), log))
-        doomed = stack.enter_context(running(["worker", "--processes", "1", "--threads", "2"],
+            stack.enter_context(importer_process(["serve", "--port", str(port)], env(name), log))
+        doomed = stack.enter_context(importer_process(["worker", "--processes", "1", "--threads", "2"],
                                              env("worker-1", IMPORTER_FAULT="apply_chunk:*:before_commit:kill"), logs[2]))
-        stack.enter_context(running(["worker", "--processes", "1", "--threads", "2"], env("worker-2"), logs[3]))
+        stack.enter_context(importer_process(["worker", "--processes", "1", "--threads", "2"], env("worker-2"), logs[3]))
         a, b = (httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=30) for p in ports)
         for api in (a, b):
             _until("API ready", lambda api=api: api.get("/ready").status_code == 200, 60, logs)
