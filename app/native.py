@@ -17,7 +17,7 @@ from app.errors import BadRequest, NotFound
 from app.native_views import ERROR_RESPONSES, OUTCOME_CODES, ImportOut, render_import, render_result
 from app.spec import parse_bool, parse_mappings, parse_separator, parse_threshold
 from app.uploads import Form, receive_form
-from app.urls import prepare_source
+from app.urls import prepare_callback, prepare_source
 from events import catalog, records
 from events import log as event_log
 from events.catalog import TenantRow
@@ -104,7 +104,8 @@ class NativeImports(Controller):
             fields = msgspec.structs.asdict(req)
             fields["headers"] = req.headers
             spec = _spec_from(fields, None)
-            source = prepare_source(rt, req.uri)
+            source = await in_thread(prepare_source, rt, req.uri)
+            await in_thread(prepare_callback, rt, spec.callback_url, "callback_url")
             spec = msgspec.structs.replace(spec, source_uri=source.redacted)
             ticket, _ = await in_thread(service.start_import, rt, tenant, spec, secret_uri=source.secret, dedup_key=dedup)
         else:
@@ -116,6 +117,7 @@ class NativeImports(Controller):
                 if form.file is None:
                     raise BadRequest("the multipart body has no 'file' part", field="file")
                 spec = _spec_from(form.fields, form.file.filename)
+                await in_thread(prepare_callback, rt, spec.callback_url, "callback_url")
             except Exception:
                 form.discard()
                 raise
