@@ -489,7 +489,7 @@ def test_status_takes_the_id_as_query_parameter_or_header_as_the_doc_lists(embed
 def test_every_error_under_the_prefix_has_the_thalamus_shape_unknown_routes_too(embedded: Harness) -> None:
     auth = setup(embedded)
     for path in ("/api/v4/import", "/api/v4/import/", "/api/v4/import/nope", "/api/v4/import/status/1/extra"):
-        assert_errors(embedded.client.get(path, params=auth), 404, field="request")["request"] == "NotFound"
+        assert assert_errors(embedded.client.get(path, params=auth), 404, field="request")["request"] == "NotFound"
     wrong_method = embedded.client.delete("/api/v4/import/status/1", params=auth)
     assert assert_errors(wrong_method, 405, field="request")["request"] == "MethodNotAllowed"
     assert assert_errors(embedded.client.get("/api/v4/import/file", params=auth), 405)["request"] == "MethodNotAllowed"
