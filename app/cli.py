@@ -45,7 +45,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="HTTP worker processes (scaled mode only).")] = 1,
 ) -> None:
-    """Run the HTTP API (and, without IMPORTER_REDIS_URL, the worker in the same process)."""
+    """Run the HTTP API; without IMPORTER_REDIS_URL it also runs the worker, in a child process
+    (IMPORTER_EMBEDDED_WORKER=thread: in this one)."""
     import uvicorn
 
     from app.logs import setup_logging

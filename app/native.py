@@ -14,7 +14,14 @@ from app import service
 from app.auth import native_tenant, runtime
 from app.concurrency import in_thread
 from app.errors import BadRequest, NotFound
-from app.native_views import ERROR_RESPONSES, OUTCOME_CODES, ImportOut, render_import, render_result
+from app.native_views import (
+    ERROR_RESPONSES,
+    OUTCOME_CODES,
+    ImportOut,
+    render_import,
+    render_record,
+    render_result,
+)
 from app.spec import parse_bool, parse_mappings, parse_separator, parse_threshold
 from app.uploads import Form, receive_form
 from app.urls import prepare_callback, prepare_source
@@ -210,7 +217,7 @@ class NativeDatasets(Controller):
         dataset = service.dataset_for(rt, tenant, name)
         with read_tx(rt.engine) as conn:
             page, cursor = records.list_records(conn, dataset.id, after=after, limit=limit)
-        return {"items": [msgspec.to_builtins(r) for r in page], "next_after": cursor}
+        return {"items": [msgspec.to_builtins(render_record(dataset.schema, r)) for r in page], "next_after": cursor}
 
 
 def _check_name(name: str) -> None:
