@@ -16,6 +16,7 @@ from litestar.response import ServerSentEvent
 from actors.runtime import Runtime, retry_conflicts
 from app.auth import bearer_token, by_token, runtime
 from app.errors import BadRequest, Conflict, NotFound, Unauthorized
+from app.native_views import ERROR_RESPONSES
 from app.tenants import hash_secret, new_webhook_secret, rotate_credentials
 from events import catalog
 from events import log as event_log
@@ -198,6 +199,7 @@ class OpsTenants(Controller):
     @post(
         "/{name:str}/credentials/{dialect:str}/rotate", status_code=200, sync_to_thread=True,
         summary="New credentials for one dialect (shown once); the old ones stop now or after ?grace= seconds",
+        responses=ERROR_RESPONSES,
     )
     def rotate(
         self, request: Request[Any, Any, Any], operator: TenantRow, name: str, dialect: str,
