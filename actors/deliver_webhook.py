@@ -1,4 +1,5 @@
-"""Step `deliver_webhook`: POST the dialect's final status, signed; retry on the documented schedule."""
+"""Step `deliver_webhook`: POST the dialect's final status, signed; retry on the documented schedule
+(except a target the SSRF guard refuses: abandoned at once, with the reason)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,8 @@ def _attempt(rt: Runtime, ticket: int) -> None:
     delay: float | None = None
     if result.ok:
         new.append(WebhookDelivered(at=at, attempt=number))
+    elif result.permanent:  # the guard refused the target: retrying for a day cannot change that
+        new.append(WebhookAbandoned(at=at, attempts=number, reason=result.error))
     else:
         delay = next_delay(backoff_schedule(rt.settings.webhook_schedule), view.webhook.round_attempts + 1)
         if delay is None:

@@ -64,8 +64,14 @@ def run_worker_process(settings: Settings, threads: int, make_runtime: MakeRunti
     rt = make_runtime(settings)
     worker = EmbeddedWorker(rt, threads)
     done = threading.Event()
+    stopping = threading.Lock()
 
     def _stop(signum: int, _frame: object) -> None:
+        # A terminal's Ctrl-C (or `timeout`, or a service manager) signals the whole process
+        # group and the parent forwards the signal as well: stop once, and say so once. A lock,
+        # not done.is_set(): the second signal's handler may run inside the first one.
+        if not stopping.acquire(blocking=False):
+            return
         logger.info("worker %d received signal %d; stopping", os.getpid(), signum)
         done.set()
 

@@ -13,6 +13,7 @@ from actors.runtime import Runtime
 from actors.settings import Settings, load_settings
 from actors.worker import EmbeddedWorker
 from actors.worker_process import ForwardBroker, WorkerProcess
+from app.dialects import ERROR_PREFIXES
 from app.errors import classify
 from app.native import NativeDatasets, NativeImports
 from app.ops import OPS_HANDLERS
@@ -21,8 +22,14 @@ from app.wiring import make_runtime
 logger = logging.getLogger("importer.app")
 
 
-def native_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """The native error shape: {"error": {"code", "message"}} with the right status."""
+def native_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The native error shape: {"error": {"code", "message"}} with the right status; under a
+    dialect's prefix (an unknown route there, say) that dialect's own shape."""
+    path = request.url.path
+    for prefix, render in ERROR_PREFIXES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            response: Response[Any] = render(request, exc)
+            return response
     failure = classify(exc, request, too_large="request body is larger than the upload limit")
     body: dict[str, Any] = {"code": failure.code, "message": failure.message}
     if failure.field:

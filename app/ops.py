@@ -1,4 +1,4 @@
-"""Operator endpoints and actions: health, readiness, metrics, event logs, webhook redelivery."""
+"""Operator endpoints and actions: health, readiness, metrics, event logs, webhook redelivery, credential rotation."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ import sqlalchemy as sa
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
 from actors.retry import retry_conflicts
 from actors.runtime import Runtime
 from app.auth import bearer_token, by_token, runtime
-from app.errors import Conflict, NotFound, Unauthorized
-from app.tenants import hash_secret, new_webhook_secret
+from app.errors import BadRequest, Conflict, NotFound, Unauthorized
+from app.native_views import ERROR_RESPONSES
+from app.tenants import hash_secret, new_webhook_secret, rotate_credentials
 from events import catalog
 from events import log as event_log
 from events.catalog import TenantRow
@@ -190,4 +192,29 @@ class OpsImports(Controller):
         return {"ticket": ticket, "seq": view.seq, "webhook": msgspec.to_builtins(view.webhook)}
 
 
-OPS_HANDLERS: list[type[Controller] | HTTPRouteHandler] = [health, ready, metrics, OpsImports]
+class OpsTenants(Controller):
+    """Tenants' credentials, for operators: rotation."""
+
+    path = "/ops/tenants"
+    tags = ["ops"]
+    dependencies = {"operator": Provide(operator, sync_to_thread=True)}
+
+    @post(
+        "/{name:str}/credentials/{dialect:str}/rotate", status_code=200, sync_to_thread=True,
+        summary="New credentials for one dialect (shown once); the old ones stop now or after ?grace= seconds",
+        responses=ERROR_RESPONSES,
+    )
+    def rotate(
+        self, request: Request[Any, Any, Any], operator: TenantRow, name: str, dialect: str,
+        grace: float = Parameter(default=0, ge=0, description="Seconds the old credentials keep working"),
+    ) -> dict[str, Any]:
+        try:
+            with write_tx(runtime(request).engine) as conn:
+                return rotate_credentials(conn, name, dialect, grace)
+        except LookupError as exc:
+            raise NotFound(str(exc), code="unknown_tenant") from None
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+
+
+OPS_HANDLERS: list[type[Controller] | HTTPRouteHandler] = [health, ready, metrics, OpsImports, OpsTenants]

@@ -22,7 +22,7 @@ from events.db import read_tx, write_tx
 from events.log import now
 from events.mapping import resolve_columns
 from events.projections import ImportView
-from events.types import Event, FileStored, ImportCanceled, ImportRequested, ImportSpec
+from events.types import Event, FileRefused, FileStored, ImportCanceled, ImportRequested, ImportSpec
 
 logger = logging.getLogger("importer.service")
 
@@ -137,6 +137,20 @@ def _forget(rt: Runtime, key: str) -> None:
         rt.blobs.delete_tree(key)
     except BlobUnavailable:
         logger.warning("could not remove the unused upload %s", key, exc_info=True)
+
+
+def refuse_file(rt: Runtime, ticket: int, upload: UploadedFile, reason: str) -> None:
+    """Keep a later file for an import that already has one out, and say so in the ticket's log."""
+    upload.path.unlink(missing_ok=True)
+
+    def attempt() -> None:
+        view = rt.view(ticket)
+        assert view is not None
+        refused = FileRefused(at=now(), reason=reason, filename=upload.filename, size=upload.size, sha256=upload.sha256)
+        with write_tx(rt.engine) as conn:
+            event_log.append(conn, ticket, view.seq, [refused])
+
+    retry_conflicts(attempt)
 
 
 def find_ticket(rt: Runtime, tenant: TenantRow, ticket_id: int) -> tuple[TicketRow, ImportView]:

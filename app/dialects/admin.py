@@ -49,6 +49,7 @@ TYPES = {
     "TransferPaymentsInfo": "transfer_payments_info",
 }
 _TYPE_BY_LOWER = {name.lower(): name for name in TYPES}
+_SECOND_FILE = "The batch already has its file; this file was not imported (one file per batch)."
 _PAGE_SIZE = 100
 # Query names as the doc's reference spells them; every one is also read in any other casing.
 AuthHeader = Annotated[str | None, HeaderParameter(name="Authorization", required=True, description="Bearer <token>")]
@@ -225,8 +226,8 @@ class AdminImports(Controller):
             form.discard()
             raise
         if view is not None:  # the batch already has its file: deduplicated, as the BatchId note says
-            form.discard()
-            return ok()
+            await in_thread(service.refuse_file, rt, view.ticket, form.file, _SECOND_FILE)
+            return ok(_SECOND_FILE)
         filename = form.file.filename or form.fields.get("FileName") or None
         extra = {"batchId": batch.id, "type": batch.type}
         extra.update({k: v for k, v in (("companyId", batch.company_id), ("companyProjectId", batch.company_project_id)) if v})
@@ -234,10 +235,14 @@ class AdminImports(Controller):
             dataset=TYPES[batch.type], mode="update", policy="partial", filename=filename,
             dialect=DIALECT, name=batch.id, extra=extra,
         )
+        upload = form.file
         try:
-            await in_thread(service.start_import, rt, tenant_row, spec, upload=form.file, dedup_key=f"batch:{batch.id}")
+            ticket, created = await in_thread(service.start_import, rt, tenant_row, spec, upload=upload, dedup_key=f"batch:{batch.id}")
         except NotFound as exc:
             raise BadRequest(f"Type {batch.type} cannot be imported: {exc.message}.") from None
+        if not created:  # a concurrent upload to the same batch got there first
+            await in_thread(service.refuse_file, rt, ticket, upload, _SECOND_FILE)
+            return ok(_SECOND_FILE)
         return ok()
 
     @get(["/adm/import/entries", "/admin/importBatches/entries"], summary="GetImportEntries: per-row entries, paginated",
@@ -294,7 +299,7 @@ class AdminImports(Controller):
             raise BadRequest(f"The result file cannot be produced: {exc}") from None
         return Stream(
             _then_release(result_csv(view, read_rows(path, info, max_unpacked_bytes=budget)), copy),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # the framework adds "; charset=utf-8" to text types itself
             headers={"Content-Disposition": f'attachment; filename="import-result-{batch.id}.csv"'},
         )
 

@@ -80,7 +80,7 @@ class World:
 
     def fill(self, path: str) -> str:
         """A concrete URL naming tenant A's resources."""
-        values = {"ticket": self.native, "name": "a_only", "dataset": "a_only", "trackId": "rma", "jobId": self.job}
+        values = {"ticket": self.native, "name": "a_only", "dataset": "a_only", "trackId": "rma", "jobId": self.job, "dialect": "native"}
         if path.startswith("/v2/"):
             values["id"] = self.yesmail
         elif path.startswith("/api/v4/"):
