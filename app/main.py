@@ -7,11 +7,11 @@ import logging
 from typing import Any
 
 from litestar import Litestar, Request, Response
-from litestar.openapi import OpenAPIConfig
 
 from actors.runtime import Runtime
 from actors.worker import EmbeddedWorker
 from actors.worker_process import ForwardBroker, WorkerProcess
+from app.docs import asset, openapi_config
 from app.errors import classify
 from app.native import NativeDatasets, NativeImports
 from app.ops import OPS_HANDLERS
@@ -66,12 +66,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from app.dialects import DIALECT_HANDLERS
 
     return Litestar(
-        route_handlers=[NativeImports, NativeDatasets, *OPS_HANDLERS, *DIALECT_HANDLERS],
+        route_handlers=[NativeImports, NativeDatasets, *OPS_HANDLERS, *DIALECT_HANDLERS, asset],
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers={Exception: native_error},
         request_max_body_size=settings.max_upload_bytes + 2 * 1024 * 1024,
-        openapi_config=OpenAPIConfig(title="importer", version="0.1.0", path="/schema"),
+        openapi_config=openapi_config(),
         debug=False,
         logging_config=None,  # app.logs.setup_logging configures logging (JSON lines, ticket ids)
     )

@@ -28,7 +28,7 @@ from events.tables import credentials, tenants
 from events.types import ImportSpec
 from tests.support import Harness, contacts, write_csv
 
-PUBLIC = {"/health", "/ready", "/metrics"}  # no tenant data; everything else needs a credential
+PUBLIC = {"/health", "/ready", "/metrics", "/schema-assets/{name:str}"}  # no tenant data; everything else needs a credential
 DATASETS = ("contacts", "a_only", "partner_sales", "rma", "transactions")
 
 
