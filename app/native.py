@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import islice
 from typing import Any, Literal
 
@@ -9,22 +10,35 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import Provide
 from litestar.params import Parameter
+from litestar.response import Stream
 
+from actors.readers import FileInfo, read_rows
 from app import service
 from app.auth import native_tenant, runtime
 from app.concurrency import in_thread
-from app.errors import BadRequest, NotFound
-from app.native_views import ERROR_RESPONSES, OUTCOME_CODES, ImportOut, render_import, render_result
+from app.errors import BadRequest, Conflict, NotFound
+from app.native_views import (
+    CSV_REPORT,
+    ERROR_RESPONSES,
+    OUTCOME_CODES,
+    XLSX_REPORT,
+    XLSX_TYPE,
+    ImportOut,
+    render_import,
+    render_result,
+)
+from app.reports import SourceRow, error_csv, source_of
 from app.spec import parse_bool, parse_mappings, parse_separator, parse_threshold
 from app.uploads import Form, receive_form
 from app.urls import prepare_source
+from app.workbook import stream_file, write_error_workbook
 from events import catalog, records
 from events import log as event_log
 from events.catalog import TenantRow
 from events.datasets import SchemaError, parse_schema, schema_json
 from events.db import read_tx, write_tx
 from events.log import now
-from events.projections import iter_results
+from events.projections import ImportView, iter_results
 from events.types import ImportSpec
 
 MODES = ("insert", "update", "replace", "ignore")
@@ -163,6 +177,29 @@ class NativeImports(Controller):
             "next_offset": offset + limit if more else None,
         }
 
+    @get("/{ticket:int}/errors.csv", summary="The failed rows as they were in the file, plus row_number and error",
+         responses={200: CSV_REPORT, **ERROR_RESPONSES})
+    async def errors_csv(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> Stream:
+        view, info, rows = await _failed_source(request, tenant, ticket)
+        return Stream(error_csv(view, rows), media_type="text/csv; charset=utf-8", headers=_attachment(f"import-{ticket}-errors.csv"))
+
+    @get("/{ticket:int}/errors.xlsx", summary="The error report as a workbook (XLSX uploads)",
+         responses={200: XLSX_REPORT, **ERROR_RESPONSES})
+    async def errors_xlsx(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> Stream:
+        view, info, rows = await _failed_source(request, tenant, ticket)
+        if info.format != "xlsx":
+            raise Conflict(
+                f"import {ticket} read a {info.format.upper()} file; its error report is /imports/{ticket}/errors.csv",
+                code="not_a_workbook",
+            )
+        target = runtime(request).blobs.temp_path(".xlsx")
+        try:
+            await in_thread(write_error_workbook, view, rows, target)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return Stream(stream_file(target), media_type=XLSX_TYPE, headers=_attachment(f"import-{ticket}-errors.xlsx"))
+
     @post("/{ticket:int}/cancel", status_code=200, sync_to_thread=True, summary="Cancel a running import", responses=ERROR_RESPONSES)
     def cancel(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> ImportOut:
         return render_import(service.cancel_import(runtime(request), tenant, ticket))
@@ -209,6 +246,18 @@ class NativeDatasets(Controller):
         with read_tx(rt.engine) as conn:
             page, cursor = records.list_records(conn, dataset.id, after=after, limit=limit)
         return {"items": [msgspec.to_builtins(r) for r in page], "next_after": cursor}
+
+
+async def _failed_source(request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> tuple[ImportView, FileInfo, Iterator[SourceRow]]:
+    """The tenant's import, how its file reads, and its rows (read lazily, as the report streams)."""
+    rt = runtime(request)
+    _, view = await in_thread(service.find_ticket, rt, tenant, ticket)
+    path, info = await in_thread(source_of, rt, view)
+    return view, info, read_rows(path, info, max_unpacked_bytes=rt.settings.max_unpacked_bytes)
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 def _check_name(name: str) -> None:

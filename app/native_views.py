@@ -146,3 +146,13 @@ ERROR_RESPONSES = {
         (429, "Too many submissions; see Retry-After"),
     )
 }
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_REPORT = ResponseSpec(
+    str, description="CSV: the file's header and failed rows as read, plus row_number and error",
+    media_type="text/csv", generate_examples=False,
+)
+XLSX_REPORT = ResponseSpec(
+    bytes, description="XLSX: the same report as a workbook, the error column highlighted",
+    media_type=XLSX_TYPE, generate_examples=False,
+)

@@ -28,6 +28,7 @@ from app.dialects.admin_views import (
     result_csv,
 )
 from app.errors import BadRequest, NotFound, Unauthorized
+from app.reports import source_of
 from app.uploads import receive_form
 from events import catalog
 from events.catalog import TenantRow
@@ -269,18 +270,9 @@ class AdminImports(Controller):
             raise NotFound(f"Batch {batch.id} has no uploaded file yet.")
         if view.parsed is None and view.terminal:
             raise BadRequest(f"Batch {batch.id} failed before its rows were read: {view.reason}")
-        path = rt.blobs.path(view.file.blob)
-        read = view.parsed or view.spec  # read the file exactly as the import did
-        budget = rt.settings.max_unpacked_bytes
-        try:
-            info = await in_thread(
-                inspect_file, path, separator=read.separator, encoding=read.encoding, sheet=read.sheet,
-                max_unpacked_bytes=budget,
-            )
-        except (ReaderError, OSError) as exc:
-            raise BadRequest(f"The result file cannot be produced: {exc}") from None
+        path, info = await in_thread(source_of, rt, view)
         return Stream(
-            result_csv(view, read_rows(path, info, max_unpacked_bytes=budget)),
+            result_csv(view, read_rows(path, info, max_unpacked_bytes=rt.settings.max_unpacked_bytes)),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="import-result-{batch.id}.csv"'},
         )

@@ -12,7 +12,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from app.dialects.admin_views import escape_cell
+from app.reports import escape_cell
 from events import catalog
 from events.db import read_tx
 from events.projections import ImportView
