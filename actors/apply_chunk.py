@@ -43,12 +43,14 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
         rows.append((index, line, cells if isinstance(cells, str) else _located(validator.validate(cells), line)))
         index += 1
     keys = {r.key for _, _, r in rows if not isinstance(r, str)}
-    atomic = spec.policy == "atomic"
+    # Atomic imports and dry runs write to the ticket's staging: later chunks see what earlier ones
+    # (would have) written, and finalize merges it (atomic) or discards it (dry run).
+    to_staging = spec.policy == "atomic" or spec.dry_run
     budget = failure_budget(spec, view.parsed.total_rows)
     with write_tx(rt.engine) as conn:
-        existing = records.fetch_existing(conn, dataset.id, keys, staged_ticket=ticket if atomic else None)
+        existing = records.fetch_existing(conn, dataset.id, keys, staged_ticket=ticket if to_staging else None)
         decision = decide_chunk(rows, existing, spec.mode, view.failed, budget, view.threshold_exceeded)
-        records.write(conn, dataset.id, ticket, view.uuid, decision.writes, staged=atomic)
+        records.write(conn, dataset.id, ticket, view.uuid, decision.writes, staged=to_staging)
         at = now()
         new: list[Event] = [
             ChunkApplied(at=at, chunk=chunk, first=staged.first, runs=tuple(decision.runs), failures=tuple(decision.failures))

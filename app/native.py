@@ -60,6 +60,7 @@ class ImportRequest(msgspec.Struct, forbid_unknown_fields=True):
     sheet: str | None = None
     callback_url: str | None = None
     callback_ref: str | None = None
+    dry_run: bool = False
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], name: str, default: str) -> str:
@@ -91,6 +92,7 @@ def _spec_from(fields: dict[str, Any], filename: str | None) -> ImportSpec:
         callback_url=callback,
         callback_ref=fields.get("callback_ref") or None,
         dialect="native",
+        dry_run=parse_bool(fields.get("dry_run"), "dry_run", False),
     )
 
 

@@ -50,6 +50,7 @@ class ImportOut(msgspec.Struct):
     state: str
     mode: str
     policy: str
+    dry_run: bool
     threshold: str | None
     percentage: int
     rows: RowCounts
@@ -88,6 +89,7 @@ def render_import(view: ImportView) -> ImportOut:
         state=view.state,
         mode=spec.mode,
         policy=spec.policy,
+        dry_run=spec.dry_run,
         threshold=threshold_label(spec) if limited else None,
         percentage=view.percentage,
         rows=RowCounts(
