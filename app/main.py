@@ -16,6 +16,7 @@ from app.errors import classify
 from app.native import NativeDatasets, NativeImports
 from app.ops import OPS_HANDLERS
 from app.settings import Settings, load_settings
+from app.web import WEB_HANDLERS
 
 logger = logging.getLogger("importer.app")
 
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from app.dialects import DIALECT_HANDLERS
 
     return Litestar(
-        route_handlers=[NativeImports, NativeDatasets, *OPS_HANDLERS, *DIALECT_HANDLERS, asset],
+        route_handlers=[NativeImports, NativeDatasets, *OPS_HANDLERS, *DIALECT_HANDLERS, asset, *WEB_HANDLERS],
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers={Exception: native_error},

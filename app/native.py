@@ -23,12 +23,14 @@ from app.native_views import (
     OUTCOME_CODES,
     XLSX_REPORT,
     XLSX_TYPE,
+    ImportList,
     ImportOut,
     render_import,
     render_result,
 )
 from app.reports import SourceRow, error_csv, source_of
 from app.spec import parse_bool, parse_mappings, parse_separator, parse_threshold
+from app.sse import live_events
 from app.uploads import Form, receive_form
 from app.urls import prepare_source
 from app.workbook import stream_file, write_error_workbook
@@ -139,15 +141,33 @@ class NativeImports(Controller):
         _, view = await in_thread(service.find_ticket, rt, tenant, ticket)
         return Response(render_import(view), status_code=202, headers={"Location": f"/imports/{ticket}"})
 
+    @get("/", sync_to_thread=True, summary="The tenant's imports, newest first", responses=ERROR_RESPONSES)
+    def list_imports(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: TenantRow,
+        before: int | None = Parameter(default=None, ge=1, le=2**63 - 1, description="only imports with a smaller id"),
+        limit: int = Parameter(default=50, ge=1, le=500),
+    ) -> ImportList:
+        rt = runtime(request)
+        with read_tx(rt.engine) as conn:
+            ids = catalog.recent_ticket_ids(conn, tenant.id, before, limit + 1)
+            views = [rt.views.load(conn, t) for t in ids[:limit]]
+        items = [render_import(v) for v in views if v is not None and v.spec is not None]
+        return ImportList(items=items, next_before=ids[limit - 1] if len(ids) > limit else None)
+
     @get("/{ticket:int}", sync_to_thread=True, summary="An import's status and counts", responses=ERROR_RESPONSES)
     def status(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> ImportOut:
         _, view = service.find_ticket(runtime(request), tenant, ticket)
         return render_import(view)
 
-    @get("/{ticket:int}/events", sync_to_thread=True, summary="An import's event log", responses=ERROR_RESPONSES)
-    def events(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> dict[str, Any]:
+    @get("/{ticket:int}/events", sync_to_thread=True, responses=ERROR_RESPONSES,
+         summary="An import's event log (a live Server-Sent Events stream with Accept: text/event-stream)")
+    def events(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> Any:
         rt = runtime(request)
         service.find_ticket(rt, tenant, ticket)
+        if "text/event-stream" in request.headers.get("accept", ""):
+            return live_events(rt, ticket, request)
         with read_tx(rt.engine) as conn:
             stored = event_log.read(conn, ticket)
         return {"ticket": ticket, "events": [{"seq": s.seq, **msgspec.to_builtins(s.event)} for s in stored]}

@@ -109,6 +109,13 @@ def render_import(view: ImportView) -> ImportOut:
     )
 
 
+class ImportList(msgspec.Struct):
+    """A page of the tenant's imports, newest first; next_before asks for the page after it."""
+
+    items: list[ImportOut]
+    next_before: int | None
+
+
 class ResultOut(msgspec.Struct, omit_defaults=True):
     index: int
     outcome: str

@@ -168,3 +168,13 @@ def contacts(n: int, start: int = 0) -> list[list[Any]]:
     for i in range(start, start + n):
         rows.append([f"user{i}@example.com", f"User {i}", 20 + i % 50, f"{i}.50", "true" if i % 2 else "false", "2024-01-15"])
     return rows
+
+
+def sse(text: str) -> list[dict[str, str]]:
+    """Parse a text/event-stream body into its messages (comments dropped)."""
+    messages = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n") if line and not line.startswith(":"))
+        if fields:
+            messages.append(fields)
+    return messages

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -18,15 +17,6 @@ IMPORTER = [sys.executable, "-m", "app.cli"]
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*IMPORTER, *args], env=env, capture_output=True, text=True, timeout=600)
-
-
-def _acme(env: dict[str, str], tmp: Path) -> dict[str, Any]:
-    """Tenant acme with a contacts dataset, made through the CLI; returns its credentials."""
-    creds: dict[str, Any] = json.loads(_cli(env, "tenants", "create", "acme", "--json").stdout)
-    schema = tmp / "schema.json"
-    schema.write_text(json.dumps(CONTACTS_SCHEMA))
-    _cli(env, "datasets", "create", "contacts", "--tenant", "acme", "--schema", str(schema))
-    return creds
 
 
 def test_a_200k_row_csv_imports_through_submit_wait(served: tuple[str, dict[str, str]], tmp_path: Path) -> None:
@@ -55,15 +45,14 @@ def test_a_200k_row_csv_imports_through_submit_wait(served: tuple[str, dict[str,
     assert types.count("chunk_applied") == 40
 
 
-def test_submit_exits_non_zero_when_the_import_fails(served: tuple[str, dict[str, str]], tmp_path: Path) -> None:
-    url, env = served
-    creds = _acme(env, tmp_path)
+def test_submit_exits_non_zero_when_the_import_fails(acme: tuple[str, dict[str, str], str], tmp_path: Path) -> None:
+    url, env, token = acme
     rows = contacts(50)
     for r in rows[1:]:
         r[2] = "nope"
     path = write_csv(tmp_path / "bad.csv", rows)
     done = _cli(
-        {**env, "IMPORTER_URL": url, "IMPORTER_TOKEN": creds["native"]["token"]},
+        {**env, "IMPORTER_URL": url, "IMPORTER_TOKEN": token},
         "submit", str(path), "--dataset", "contacts", "--threshold", "3", "--wait",
     )
     assert done.returncode == 1
@@ -82,18 +71,17 @@ def test_tenants_create_refuses_reserved_duplicate_and_blank_names(tmp_path: Pat
         assert refused.returncode == 1 and said in refused.stderr, (name, refused.stderr)
 
 
-def test_submit_dry_run_reports_the_counts_and_writes_nothing(served: tuple[str, dict[str, str]], tmp_path: Path) -> None:
-    url, env = served
-    creds = _acme(env, tmp_path)
+def test_submit_dry_run_reports_the_counts_and_writes_nothing(acme: tuple[str, dict[str, str], str], tmp_path: Path) -> None:
+    url, env, token = acme
     rows = contacts(30)
     rows[5][2] = "x"
     path = write_csv(tmp_path / "c.csv", rows)
-    env = {**env, "IMPORTER_URL": url, "IMPORTER_TOKEN": creds["native"]["token"]}
+    env = {**env, "IMPORTER_URL": url, "IMPORTER_TOKEN": token}
     done = _cli(env, "submit", str(path), "--dataset", "contacts", "--dry-run", "--wait")
     assert done.returncode == 0, done.stderr
     final = json.loads(done.stdout.strip().splitlines()[-1])
     assert final["dry_run"] is True and final["state"] == "completed"
     assert (final["rows"]["created"], final["rows"]["failed"]) == (29, 1)
     assert "dry run" in done.stderr and "created 29" in done.stderr
-    dataset = httpx.get(f"{url}/datasets/contacts", headers={"Authorization": f"Bearer {creds['native']['token']}"})
+    dataset = httpx.get(f"{url}/datasets/contacts", headers={"Authorization": f"Bearer {token}"})
     assert dataset.json()["records"] == 0

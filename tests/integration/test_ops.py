@@ -34,7 +34,15 @@ from events.log import now
 from events.projections import ImportView
 from events.types import event_type
 from tests.conftest import need
-from tests.support import CONTACTS_SCHEMA, Harness, contacts, postgres_url, redis_url, write_csv
+from tests.support import (
+    CONTACTS_SCHEMA,
+    Harness,
+    contacts,
+    postgres_url,
+    redis_url,
+    sse,
+    write_csv,
+)
 
 Requests = Sequence[tuple[str, Mapping[str, str]]]
 
@@ -178,16 +186,6 @@ def wait_for(h: Harness, ticket: int, done: Callable[[ImportView], bool], timeou
             return view
         time.sleep(0.02)
     raise AssertionError(f"ticket {ticket}: condition not met in {timeout}s; last view {h.rt.view(ticket)}")
-
-
-def sse(text: str) -> list[dict[str, str]]:
-    """Parse a text/event-stream body into its messages (comments dropped)."""
-    messages = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.split("\n") if line and not line.startswith(":"))
-        if fields:
-            messages.append(fields)
-    return messages
 
 
 def test_ops_endpoints_need_the_operator_token_and_health_stays_open(embedded: Harness, tmp_path: Path) -> None:
