@@ -53,13 +53,15 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
             rows.append((index, line, result))
         index += 1
     keys = {r.key for _, _, r in rows if not isinstance(r, str)} | set(failed_keys.values())
-    atomic = spec.policy == "atomic"
+    # Atomic imports and dry runs write to the ticket's staging: later chunks see what earlier ones
+    # (would have) written, and finalize merges it (atomic) or discards it (dry run).
+    to_staging = spec.policy == "atomic" or spec.dry_run
     budget = failure_budget(spec, view.parsed.total_rows)
     with write_tx(rt.engine) as conn:
         locks.dataset_writes(conn, dataset.id)  # decide from what is there, not what another writer overtakes
-        existing = records.fetch_existing(conn, dataset.id, keys, staged_ticket=ticket if atomic else None)
+        existing = records.fetch_existing(conn, dataset.id, keys, staged_ticket=ticket if to_staging else None)
         decision = decide_chunk(rows, existing, spec.mode, view.failed, budget, view.threshold_exceeded, failed_keys)
-        records.write(conn, dataset.id, ticket, view.uuid, decision.writes, staged=atomic)
+        records.write(conn, dataset.id, ticket, view.uuid, decision.writes, staged=to_staging)
         at = now()
         new: list[Event] = [
             ChunkApplied(

@@ -27,6 +27,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     if view is None or next_step(view) != Step(FINALIZE) or view.spec is None:
         return
     atomic = view.spec.policy == "atomic"
+    dry_run = view.spec.dry_run
     row = rt.ticket(ticket)
     at = now()
     new: list[Event]
@@ -38,13 +39,16 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
             skipped = max(0, (view.total_rows or 0) - view.rows_seen)
             reason = view.reason or "error threshold exceeded"
             new = []
-            if atomic:
+            if atomic or dry_run:
                 records.discard_staged(conn, ticket)
+            if atomic:
                 new.append(RolledBack(at=at, rows=view.created + view.updated))
                 reason += "; no records were added or updated"
             new.append(ImportFailed(at=at, reason=reason, skipped=skipped))
         else:
-            if atomic:
+            if dry_run:  # the report is complete; what the import would have written goes
+                records.discard_staged(conn, ticket)
+            elif atomic:
                 locks.dataset_writes(conn, row.dataset_id)
                 records.merge_staged(conn, row.dataset_id, ticket)
             new = [ImportCompleted(at=at)]

@@ -17,6 +17,7 @@ from actors.logs import ticket_context
 from actors.metrics import step_timer
 from actors.retry import retry_conflicts
 from events import log as event_log
+from events import records
 from events.db import write_tx
 from events.flow import APPLY, DOWNLOAD, FINALIZE, PARSE, WEBHOOK
 from events.log import now
@@ -101,6 +102,8 @@ def give_up(rt: Runtime, ticket: int, reason: str, step: str | None = None) -> N
         else:
             return False  # a late duplicate of a step the ticket no longer needs: nothing to end
         with write_tx(rt.engine) as conn:
+            if not view.terminal and view.spec is not None and view.spec.dry_run:
+                records.discard_staged(conn, ticket)  # a dry run's staging ends with it
             event_log.append(conn, ticket, view.seq, new)
         return True
 

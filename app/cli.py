@@ -207,6 +207,7 @@ def submit(
     headers: Annotated[bool, typer.Option(help="The first row is a header.")] = True,
     separator: Annotated[str | None, typer.Option(help=", tab | ;  (default: sniffed)")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Poll with a progress bar until the import ends.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Run every step and report every row, but write no record.")] = False,
 ) -> None:
     """Upload a file through the native API; with --wait, follow it to the end (exit 1 if it failed)."""
     from app.client import submit_file
@@ -216,7 +217,7 @@ def submit(
         raise typer.Exit(2)
     code = submit_file(
         url, token, file, dataset=dataset, mode=mode, policy=policy, threshold=threshold,
-        headers=headers, separator=separator, wait=wait,
+        headers=headers, separator=separator, wait=wait, dry_run=dry_run,
     )
     raise typer.Exit(code)
 

@@ -7,16 +7,17 @@ import logging
 from typing import Any
 
 from litestar import Litestar, Request, Response
-from litestar.openapi import OpenAPIConfig
 
 from actors.runtime import Runtime
 from actors.settings import Settings, load_settings
 from actors.worker import EmbeddedWorker
 from actors.worker_process import ForwardBroker, WorkerProcess
 from app.dialects import ERROR_PREFIXES
+from app.docs import asset, openapi_config
 from app.errors import classify
 from app.native import NativeDatasets, NativeImports
 from app.ops import OPS_HANDLERS
+from app.web import WEB_HANDLERS
 from app.wiring import make_runtime
 
 logger = logging.getLogger("importer.app")
@@ -74,12 +75,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from app.dialects import DIALECT_HANDLERS
 
     return Litestar(
-        route_handlers=[NativeImports, NativeDatasets, *OPS_HANDLERS, *DIALECT_HANDLERS],
+        route_handlers=[NativeImports, NativeDatasets, *OPS_HANDLERS, *DIALECT_HANDLERS, asset, *WEB_HANDLERS],
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers={Exception: native_error},
         request_max_body_size=settings.max_upload_bytes + 2 * 1024 * 1024,
-        openapi_config=OpenAPIConfig(title="importer", version="0.1.0", path="/schema"),
+        openapi_config=openapi_config(),
         debug=False,
         logging_config=None,  # actors.logs.setup_logging configures logging (JSON lines, ticket ids)
     )

@@ -52,6 +52,7 @@ class ImportOut(msgspec.Struct):
     state: str
     mode: str
     policy: str
+    dry_run: bool
     threshold: str | None
     percentage: int
     rows: RowCounts
@@ -90,6 +91,7 @@ def render_import(view: ImportView) -> ImportOut:
         state=view.state,
         mode=spec.mode,
         policy=spec.policy,
+        dry_run=spec.dry_run,
         threshold=threshold_label(spec) if limited else None,
         percentage=view.percentage,
         rows=RowCounts(
@@ -125,6 +127,13 @@ def render_record(schema: DatasetSchema, record: RecordRow) -> RecordOut:
     else:  # stored under an earlier key definition: show the present key fields' values
         key = {name: record.values.get(name) for name in schema.key}
     return RecordOut(record.id, key, record.values)
+
+
+class ImportList(msgspec.Struct):
+    """A page of the tenant's imports, newest first; next_before asks for the page after it."""
+
+    items: list[ImportOut]
+    next_before: int | None
 
 
 class ResultOut(msgspec.Struct, omit_defaults=True):
@@ -166,3 +175,13 @@ ERROR_RESPONSES = {
         (429, "Too many submissions; see Retry-After"),
     )
 }
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_REPORT = ResponseSpec(
+    str, description="CSV: the file's header and failed rows as read, plus row_number and error",
+    media_type="text/csv", generate_examples=False,
+)
+XLSX_REPORT = ResponseSpec(
+    bytes, description="XLSX: the same report as a workbook, the error column highlighted",
+    media_type=XLSX_TYPE, generate_examples=False,
+)

@@ -11,13 +11,13 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
-from litestar.response import ServerSentEvent
 
 from actors.retry import retry_conflicts
 from actors.runtime import Runtime
 from app.auth import bearer_token, by_token, runtime
 from app.errors import BadRequest, Conflict, NotFound, Unauthorized
 from app.native_views import ERROR_RESPONSES
+from app.sse import last_event_id, live_events
 from app.tenants import hash_secret, new_webhook_secret, rotate_credentials
 from events import catalog
 from events import log as event_log
@@ -145,14 +145,6 @@ def _ticket_row(rt: Runtime, ticket: int) -> catalog.TicketRow:
     return row
 
 
-def _last_event_id(request: Request[Any, Any, Any]) -> int:
-    raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
-    try:
-        return max(0, int(raw))
-    except ValueError:
-        return 0
-
-
 class OpsImports(Controller):
     """Any tenant's import, for operators: its log (JSON or a live SSE stream), its view, redelivery."""
 
@@ -164,11 +156,9 @@ class OpsImports(Controller):
     def events(self, request: Request[Any, Any, Any], operator: TenantRow, ticket: int) -> Any:
         rt = runtime(request)
         row = _ticket_row(rt, ticket)
-        after = _last_event_id(request)
+        after = last_event_id(request)
         if "text/event-stream" in request.headers.get("accept", ""):
-            from app.sse import event_stream
-
-            return ServerSentEvent(event_stream(rt, ticket, after), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return live_events(rt, ticket, request)
         with read_tx(rt.engine) as conn:
             stored = event_log.read(conn, ticket, after=after)
             tenant = catalog.get_tenant(conn, row.tenant_id)

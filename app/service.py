@@ -14,7 +14,7 @@ from actors.runtime import Runtime
 from app import ratelimit
 from app.errors import BadRequest, Conflict, NotFound, Unavailable
 from app.uploads import UploadedFile
-from events import catalog
+from events import catalog, records
 from events import log as event_log
 from events.catalog import DatasetRow, TenantRow, TicketRow
 from events.datasets import RowValidator, SchemaError
@@ -182,6 +182,8 @@ def cancel_import(rt: Runtime, tenant: TenantRow, ticket_id: int, reason: str = 
             raise Conflict(f"import {ticket_id} has already ended ({view.state})", code="already_finished")
         skipped = max(0, (view.total_rows or 0) - view.rows_seen)
         with write_tx(rt.engine) as conn:
+            if view.spec is not None and view.spec.dry_run:
+                records.discard_staged(conn, ticket_id)  # a dry run's staging ends with it
             event_log.append(conn, ticket_id, view.seq, [ImportCanceled(at=now(), reason=reason, skipped=skipped)])
         return view
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import msgspec
 import sqlalchemy as sa
-from litestar.response import ServerSentEventMessage
+from litestar import Request
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from actors.runtime import Runtime
 from app.concurrency import in_thread
@@ -66,3 +68,18 @@ async def event_stream(rt: Runtime, ticket: int, after: int = 0) -> AsyncIterato
             yield ServerSentEventMessage(comment="keep-alive")
             quiet_since = time.monotonic()
         await anyio.sleep(POLL_SECONDS)
+
+
+def last_event_id(request: Request[Any, Any, Any]) -> int:
+    """Where a follower resumes: the Last-Event-ID header (or ?after=), else from the start."""
+    raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        return 0
+
+
+def live_events(rt: Runtime, ticket: int, request: Request[Any, Any, Any]) -> ServerSentEvent:
+    """The ticket's log as an SSE response, resuming after the caller's last event id."""
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return ServerSentEvent(event_stream(rt, ticket, last_event_id(request)), headers=headers)

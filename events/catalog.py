@@ -228,3 +228,11 @@ def list_ticket_ids(conn: sa.Connection, tenant_id: int | None = None, after: in
     if tenant_id is not None:
         query = query.where(tickets.c.tenant_id == tenant_id)
     return list(conn.execute(query).scalars())
+
+
+def recent_ticket_ids(conn: sa.Connection, tenant_id: int, before: int | None = None, limit: int = 50) -> list[int]:
+    """A tenant's ticket ids, newest first, optionally only those older than `before`."""
+    query = sa.select(tickets.c.id).where(tickets.c.tenant_id == tenant_id).order_by(tickets.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(tickets.c.id < before)
+    return list(conn.execute(query).scalars())

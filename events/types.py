@@ -32,6 +32,7 @@ class ImportSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     dialect: str = "native"
     name: str | None = None
     extra: dict[str, str] = {}
+    dry_run: bool = False  # run every step and report every outcome, but write no record
 
 
 class RowFailure(msgspec.Struct, frozen=True, array_like=True):

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import uuid as uuidlib
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
@@ -15,8 +12,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
-from actors.blobs import BlobUnavailable
-from actors.readers import ReaderError, inspect_file, read_rows
+from actors.readers import ReaderError, inspect_file
 from actors.runtime import Runtime
 from app import service
 from app.auth import bearer_token, by_token, runtime
@@ -31,7 +27,8 @@ from app.dialects.admin_views import (
     render_entries,
     result_csv,
 )
-from app.errors import BadRequest, NotFound, Unauthorized, Unavailable
+from app.errors import BadRequest, NotFound, Unauthorized
+from app.reports import source_of
 from app.uploads import receive_form
 from events import catalog
 from events.catalog import TenantRow
@@ -280,36 +277,12 @@ class AdminImports(Controller):
             raise BadRequest(f"Batch {batch.id} failed before its rows were read: {view.reason}")
         if view.file_removed:
             raise NotFound(f"Batch {batch.id}'s uploaded file was removed after the retention period.")
-        read = view.parsed or view.spec  # read the file exactly as the import did
-        budget = rt.settings.max_unpacked_bytes
-        copy = rt.blobs.local_copy(view.file.blob)  # object storage: streamed to a scratch file, deleted after
-        try:
-            path = await in_thread(copy.__enter__)
-        except BlobUnavailable as exc:
-            raise Unavailable(f"The result file cannot be produced now; retry later ({exc})") from None
-        except OSError as exc:
-            raise BadRequest(f"The result file cannot be produced: {exc}") from None
-        try:
-            info = await in_thread(
-                inspect_file, path, separator=read.separator, encoding=read.encoding, sheet=read.sheet,
-                max_unpacked_bytes=budget,
-            )
-        except (ReaderError, OSError) as exc:
-            copy.__exit__(None, None, None)
-            raise BadRequest(f"The result file cannot be produced: {exc}") from None
+        source = await in_thread(source_of, rt, view)  # object storage: a streamed local copy, given back after
         return Stream(
-            _then_release(result_csv(view, read_rows(path, info, max_unpacked_bytes=budget)), copy),
+            result_csv(view, source.rows()),
             media_type="text/csv",  # the framework adds "; charset=utf-8" to text types itself
             headers={"Content-Disposition": f'attachment; filename="import-result-{batch.id}.csv"'},
         )
-
-
-def _then_release(chunks: Iterator[bytes], copy: AbstractContextManager[Path]) -> Iterator[bytes]:
-    """Stream the chunks, then give back the local copy they were read from (however the stream ends)."""
-    try:
-        yield from chunks
-    finally:
-        copy.__exit__(None, None, None)
 
 
 def _int(value: str | None, name: str, default: int, low: int, high: int | None) -> int:

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
+
 from events.db import make_engine
 from tests.support import CONTACTS_SCHEMA, IMPORTER, contacts, redis_url, write_csv
 
@@ -44,18 +46,14 @@ def test_a_200k_row_csv_imports_through_submit_wait(served: tuple[str, dict[str,
     assert types.count("chunk_applied") == 40
 
 
-def test_submit_exits_non_zero_when_the_import_fails(served: tuple[str, dict[str, str]], tmp_path: Path) -> None:
-    url, env = served
-    creds = json.loads(_cli(env, "tenants", "create", "acme", "--json").stdout)
-    schema = tmp_path / "schema.json"
-    schema.write_text(json.dumps(CONTACTS_SCHEMA))
-    _cli(env, "datasets", "create", "contacts", "--tenant", "acme", "--schema", str(schema))
+def test_submit_exits_non_zero_when_the_import_fails(acme: tuple[str, dict[str, str], str], tmp_path: Path) -> None:
+    url, env, token = acme
     rows = contacts(50)
     for r in rows[1:]:
         r[2] = "nope"
     path = write_csv(tmp_path / "bad.csv", rows)
     done = _cli(
-        {**env, "IMPORTER_URL": url, "IMPORTER_TOKEN": creds["native"]["token"]},
+        {**env, "IMPORTER_URL": url, "IMPORTER_TOKEN": token},
         "submit", str(path), "--dataset", "contacts", "--threshold", "3", "--wait",
     )
     assert done.returncode == 1
@@ -112,3 +110,19 @@ def test_worker_processes_signalled_as_a_group_log_each_line_once(tmp_path: Path
     stopping = [m for _, m in ours if "received signal" in m]
     assert len(stopping) == 2 and len({m.split()[1] for m in stopping}) == 2, ours  # one line per child
     assert len(ours) == len(set(ours)), ours
+
+
+def test_submit_dry_run_reports_the_counts_and_writes_nothing(acme: tuple[str, dict[str, str], str], tmp_path: Path) -> None:
+    url, env, token = acme
+    rows = contacts(30)
+    rows[5][2] = "x"
+    path = write_csv(tmp_path / "c.csv", rows)
+    env = {**env, "IMPORTER_URL": url, "IMPORTER_TOKEN": token}
+    done = _cli(env, "submit", str(path), "--dataset", "contacts", "--dry-run", "--wait")
+    assert done.returncode == 0, done.stderr
+    final = json.loads(done.stdout.strip().splitlines()[-1])
+    assert final["dry_run"] is True and final["state"] == "completed"
+    assert (final["rows"]["created"], final["rows"]["failed"]) == (29, 1)
+    assert "dry run" in done.stderr and "created 29" in done.stderr
+    dataset = httpx.get(f"{url}/datasets/contacts", headers={"Authorization": f"Bearer {token}"})
+    assert dataset.json()["records"] == 0

@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from msgspec.structs import replace
 
-from app.dialects.admin_views import escape_cell
+from app.reports import escape_cell
 from events import catalog
 from events import log as event_log
 from events.db import read_tx

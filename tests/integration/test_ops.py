@@ -40,6 +40,7 @@ from tests.support import (
     postgres_url,
     receiver,
     redis_url,
+    sse,
     submit,
     wait_for,
     write_csv,
@@ -125,14 +126,6 @@ def bad_rows(n: int, every: int) -> list[list[Any]]:
     return rows
 
 
-def sse(text: str) -> list[dict[str, str]]:
-    """Parse a text/event-stream body into its messages (comments dropped)."""
-    messages = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.split("\n") if line and not line.startswith(":"))
-        if fields:
-            messages.append(fields)
-    return messages
 
 
 def test_ops_endpoints_need_the_operator_token_and_health_stays_open(embedded: Harness, tmp_path: Path) -> None:

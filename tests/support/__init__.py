@@ -55,6 +55,7 @@ from tests.support.scaled import (
 )
 from tests.support.servers import Receiver, Site, closed_port, free_port, receiver, serving_site
 from tests.support.services import need, postgres_url, redis_url, service_available
+from tests.support.sse import sse
 from tests.support.waiting import settled, terminal, wait_for
 
 __all__ = [
@@ -98,6 +99,7 @@ __all__ = [
     "serving_importer",
     "serving_site",
     "settled",
+    "sse",
     "sheet_xml",
     "staged_count",
     "submit",
