@@ -63,7 +63,7 @@ class ValidRow(msgspec.Struct, frozen=True, array_like=True, gc=False):
 RowFunction = Callable[[Sequence[str | None]], ValidRow | str]
 Engine = Literal["python", "msgspec"]
 # The default row check. Measured by `python -m bench.validate` (docs/performance.md), msgspec's
-# is 1.07x the Python one on the bench's rows but 0.9x on rows with empty optional cells, so
+# is 1.06x the Python one on the bench's rows but 0.91x on rows with empty optional cells, so
 # Python stays the default.
 ENGINE: Final[Engine] = "python"
 
