@@ -12,8 +12,8 @@ from events.datasets import DatasetSchema
 from events.decisions import threshold_label
 from events.projections import ImportView, RowResult
 from events.records import RecordRow
+from events.types import OUTCOME_NAMES
 
-OUTCOME_NAMES = {"c": "created", "u": "updated", "n": "unchanged", "i": "ignored", "f": "failed", "s": "skipped"}
 OUTCOME_CODES = {v: k for k, v in OUTCOME_NAMES.items()}
 
 

@@ -153,20 +153,29 @@ def refuse_file(rt: Runtime, ticket: int, upload: UploadedFile, reason: str) -> 
     retry_conflicts(attempt)
 
 
-def find_ticket(rt: Runtime, tenant: TenantRow, ticket_id: int) -> tuple[TicketRow, ImportView]:
-    """The tenant's ticket and its view, or 404 (also for another tenant's ticket)."""
+def find_ticket(
+    rt: Runtime, tenant: TenantRow, ticket_id: int, dialect: str | None = None
+) -> tuple[TicketRow, ImportView]:
+    """The tenant's ticket and its view, or 404 (also for another tenant's ticket, or, given a
+    dialect, for a ticket another front door accepted)."""
     with read_tx(rt.engine) as conn:
         row = catalog.get_ticket(conn, ticket_id, tenant.id)
+        if row is not None and dialect is not None and row.dialect != dialect:
+            row = None
         view = rt.views.load(conn, ticket_id) if row is not None else None
     if row is None or view is None:
         raise NotFound(f"import {ticket_id} does not exist", code="unknown_import")
     return row, view
 
 
-def find_ticket_by_uuid(rt: Runtime, tenant: TenantRow, ticket_uuid: str) -> tuple[TicketRow, ImportView]:
-    """The tenant's ticket by uuid, or 404."""
+def find_ticket_by_uuid(
+    rt: Runtime, tenant: TenantRow, ticket_uuid: str, dialect: str | None = None
+) -> tuple[TicketRow, ImportView]:
+    """The tenant's ticket by uuid, or 404 (given a dialect, also for another front door's)."""
     with read_tx(rt.engine) as conn:
         row = catalog.ticket_by_uuid(conn, ticket_uuid, tenant.id)
+        if row is not None and dialect is not None and row.dialect != dialect:
+            row = None
         view = rt.views.load(conn, row.id) if row is not None else None
     if row is None or view is None:
         raise NotFound(f"job {ticket_uuid} does not exist", code="unknown_import")

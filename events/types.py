@@ -10,6 +10,9 @@ import msgspec
 WriteMode = Literal["insert", "update", "replace", "ignore"]
 CommitPolicy = Literal["atomic", "partial"]
 Outcome = Literal["c", "u", "n", "i", "f", "s"]  # created updated unchanged ignored failed skipped
+OUTCOME_NAMES: dict[str, str] = {
+    "c": "created", "u": "updated", "n": "unchanged", "i": "ignored", "f": "failed", "s": "skipped",
+}  # the one code -> name table every renderer and metric uses
 
 
 class ImportSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

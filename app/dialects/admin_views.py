@@ -12,11 +12,13 @@ from litestar.openapi.datastructures import ResponseSpec
 from msgspec.structs import replace
 
 from actors.readers import BadRow
+from app.dialects.shared import error_specs
 from app.errors import classify
 from app.reports import SourceRow, csv_stream, escape_cell, fit, until_unreadable, with_results
 from events.projections import ImportView, RowResult, iter_results
+from events.types import OUTCOME_NAMES
 
-ENTRY_STATUS = {"c": "Created", "u": "Updated", "n": "Unchanged", "i": "Ignored", "f": "Failed", "s": "Skipped"}
+ENTRY_STATUS = {code: name.capitalize() for code, name in OUTCOME_NAMES.items()}
 BATCH_STATUS = {
     "accepted": "Queued", "processing": "Processing", "completed": "Completed", "failed": "Failed", "canceled": "Canceled",
 }
@@ -92,7 +94,7 @@ def admin_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Adm
 
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the error statuses of an endpoint."""
-    return {c: ResponseSpec(AdminCommandResponse, description="Error", generate_examples=False) for c in codes}
+    return error_specs(AdminCommandResponse, *codes)
 
 
 def render_entries(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import msgspec
 
+from app.dialects.shared import epoch_ms
 from app.dialects.streaming import joined
 from events.projections import ImportView, iter_results
 from events.records import record_uuid
@@ -46,15 +46,6 @@ class TeamTracksError(msgspec.Struct):
 
     statusCode: int
     message: str
-
-
-def epoch_ms(at: datetime | None) -> int:
-    """Unix epoch milliseconds (0 when there is no time yet)."""
-    if at is None:
-        return 0
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return int(at.timestamp() * 1000)
 
 
 def job_head(view: ImportView) -> TeamTracksJobStatus:

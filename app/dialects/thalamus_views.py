@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from itertools import islice
 
 import msgspec
 
+from app.dialects.shared import epoch_ms
 from events.catalog import TicketRow
 from events.projections import ImportView, iter_results
 
@@ -86,15 +86,6 @@ class ThalamusErrors(msgspec.Struct):
     """Every error answer: {"errors": {"<field>": "<Code>", ...}}."""
 
     errors: dict[str, str]
-
-
-def epoch_ms(at: datetime | None) -> int:
-    """Unix epoch milliseconds (0 when there is no time yet)."""
-    if at is None:
-        return 0
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return int(at.timestamp() * 1000)
 
 
 def thalamus_state(view: ImportView) -> str:
