@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from events import log as event_log
+from events import ticket_lists
 from events.db import read_tx
 from events.projections import ImportView, apply, fold_stored
-from events.tables import datasets, events, tenants, tickets
 from events.types import AnyEvent, ChunkApplied, event_type
 from events.views import ViewCache
 
@@ -136,7 +136,7 @@ def verify_views(engine: sa.Engine, served: Served | None = None) -> tuple[int, 
     after = 0
     while True:
         with read_tx(engine) as conn:
-            ids = list(conn.execute(sa.select(tickets.c.id).where(tickets.c.id > after).order_by(tickets.c.id).limit(PAGE)).scalars())
+            ids = ticket_lists.ticket_ids(conn, after=after, limit=PAGE)
         if not ids:
             return checked, diffs
         for ticket in ids:
@@ -154,26 +154,14 @@ def verify_views(engine: sa.Engine, served: Served | None = None) -> tuple[int, 
         after = ids[-1]
 
 
-def _tickets_query(tenant: str | None) -> sa.Select[Any]:
-    query = (
-        sa.select(tickets.c.id, tickets.c.dialect, tenants.c.name, datasets.c.name)
-        .join(tenants, tenants.c.id == tickets.c.tenant_id)
-        .join(datasets, datasets.c.id == tickets.c.dataset_id)
-    )
-    return query.where(tenants.c.name == tenant) if tenant else query
-
-
 def history(engine: sa.Engine, *, tenant: str | None, state: str | None, since: datetime | None, limit: int) -> Iterator[dict[str, Any]]:
     """Imports newest first with counts and timings (folding each ticket's log)."""
-    query = _tickets_query(tenant).order_by(tickets.c.id.desc()).limit(PAGE if state else min(PAGE, max(limit, 1)))
-    if since is not None:
-        query = query.where(tickets.c.created_at >= since)
+    page = PAGE if state else min(PAGE, max(limit, 1))
     before: int | None = None
     found = 0
     while found < limit:
-        page = query if before is None else query.where(tickets.c.id < before)
         with read_tx(engine) as conn:
-            rows = conn.execute(page).all()
+            rows = ticket_lists.newest_tickets(conn, tenant=tenant, since=since, before=before, limit=page)
             views = [fold_stored(event_log.read(conn, r[0]), ImportView(ticket=r[0])) for r in rows]
         if not rows:
             return
@@ -199,12 +187,10 @@ def failed_webhooks(engine: sa.Engine, *, tenant: str | None) -> Iterator[dict[s
     """Tickets whose callback was attempted and not delivered: abandoned, or still retrying."""
     from actors.net import redact
 
-    attempted = sa.select(events.c.ticket).where(events.c.type == "webhook_attempted")
-    query = _tickets_query(tenant).where(tickets.c.id.in_(attempted)).order_by(tickets.c.id).limit(PAGE)
     after = 0
     while True:
         with read_tx(engine) as conn:
-            rows = conn.execute(query.where(tickets.c.id > after)).all()
+            rows = ticket_lists.tickets_with_callback_attempts(conn, tenant=tenant, after=after, limit=PAGE)
             views = [fold_stored(event_log.read(conn, r[0]), ImportView(ticket=r[0])) for r in rows]
         if not rows:
             return

@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from app.errors import TooManyRequests
-from events import locks
-from events.tables import tickets
+from events import catalog, locks
 
 WINDOW_SECONDS = 60.0
 
@@ -44,14 +43,7 @@ def check_submission(conn: sa.Connection, tenant_id: int, limit: int, now: datet
     if limit <= 0:
         return
     locks.tenant_submissions(conn, tenant_id)
-    recent = list(
-        conn.execute(
-            sa.select(tickets.c.created_at)
-            .where(tickets.c.tenant_id == tenant_id)
-            .order_by(tickets.c.id.desc())
-            .limit(limit)
-        ).scalars()
-    )
+    recent = catalog.recent_submissions(conn, tenant_id, limit)
     wait = retry_after(recent, limit, now)
     if wait is not None:
         raise TooManyRequests(
