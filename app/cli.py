@@ -1,4 +1,4 @@
-"""The `importer` command line: serve, worker, tenants, datasets, submit, events, resume."""
+"""The `importer` command line: serve, worker, tenants, datasets, submit, events, resume, db."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from app.cli_db import db_cli
 from app.cli_ops import (
     events_cli,
     imports_cli,
@@ -29,6 +30,7 @@ cli.add_typer(events_cli, name="events")
 cli.add_typer(imports_cli, name="imports")
 cli.add_typer(webhooks_cli, name="webhooks")
 cli.add_typer(ops_cli, name="ops")
+cli.add_typer(db_cli, name="db")
 cli.command()(replay)
 tenants_cli.command("rotate-webhook-secret")(rotate_webhook_secret)
 
