@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from app.settings import load_settings
+from actors.settings import load_settings
 from events import migrations
 from events.db import make_engine
 

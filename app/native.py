@@ -14,10 +14,17 @@ from app import service
 from app.auth import native_tenant, runtime
 from app.concurrency import in_thread
 from app.errors import BadRequest, NotFound
-from app.native_views import ERROR_RESPONSES, OUTCOME_CODES, ImportOut, render_import, render_result
+from app.native_views import (
+    ERROR_RESPONSES,
+    OUTCOME_CODES,
+    ImportOut,
+    render_import,
+    render_record,
+    render_result,
+)
 from app.spec import parse_bool, parse_mappings, parse_separator, parse_threshold
 from app.uploads import Form, receive_form
-from app.urls import prepare_source
+from app.urls import prepare_callback, prepare_source
 from events import catalog, records
 from events import log as event_log
 from events.catalog import TenantRow
@@ -104,7 +111,8 @@ class NativeImports(Controller):
             fields = msgspec.structs.asdict(req)
             fields["headers"] = req.headers
             spec = _spec_from(fields, None)
-            source = prepare_source(rt, req.uri)
+            source = await in_thread(prepare_source, rt, req.uri)
+            await in_thread(prepare_callback, rt, spec.callback_url, "callback_url")
             spec = msgspec.structs.replace(spec, source_uri=source.redacted)
             ticket, _ = await in_thread(service.start_import, rt, tenant, spec, secret_uri=source.secret, dedup_key=dedup)
         else:
@@ -116,6 +124,7 @@ class NativeImports(Controller):
                 if form.file is None:
                     raise BadRequest("the multipart body has no 'file' part", field="file")
                 spec = _spec_from(form.fields, form.file.filename)
+                await in_thread(prepare_callback, rt, spec.callback_url, "callback_url")
             except Exception:
                 form.discard()
                 raise
@@ -208,7 +217,7 @@ class NativeDatasets(Controller):
         dataset = service.dataset_for(rt, tenant, name)
         with read_tx(rt.engine) as conn:
             page, cursor = records.list_records(conn, dataset.id, after=after, limit=limit)
-        return {"items": [msgspec.to_builtins(r) for r in page], "next_after": cursor}
+        return {"items": [msgspec.to_builtins(render_record(dataset.schema, r)) for r in page], "next_after": cursor}
 
 
 def _check_name(name: str) -> None:

@@ -8,8 +8,10 @@ from typing import Any
 import msgspec
 from litestar.openapi import ResponseSpec
 
+from events.datasets import DatasetSchema
 from events.decisions import threshold_label
 from events.projections import ImportView, RowResult
+from events.records import RecordRow
 
 OUTCOME_NAMES = {"c": "created", "u": "updated", "n": "unchanged", "i": "ignored", "f": "failed", "s": "skipped"}
 OUTCOME_CODES = {v: k for k, v in OUTCOME_NAMES.items()}
@@ -105,6 +107,24 @@ def render_import(view: ImportView) -> ImportOut:
         webhook=webhook,
         links={"self": base, "events": f"{base}/events", "results": f"{base}/results", "cancel": f"{base}/cancel"},
     )
+
+
+class RecordOut(msgspec.Struct):
+    """A dataset record: its id, its key as the key fields' values, and its fields."""
+
+    id: str
+    key: dict[str, Any]
+    values: dict[str, Any]
+
+
+def render_record(schema: DatasetSchema, record: RecordRow) -> RecordOut:
+    """A record as the native API shows it: {"key": {"email": "ann@example.com"}}, not the stored key text."""
+    stored = msgspec.json.decode(record.key)
+    if isinstance(stored, list) and len(stored) == len(schema.key):
+        key = dict(zip(schema.key, stored, strict=True))
+    else:  # stored under an earlier key definition: show the present key fields' values
+        key = {name: record.values.get(name) for name in schema.key}
+    return RecordOut(record.id, key, record.values)
 
 
 class ResultOut(msgspec.Struct, omit_defaults=True):

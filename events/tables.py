@@ -94,6 +94,19 @@ credentials = Credential.__table__
 datasets = Dataset.__table__
 tickets = Ticket.__table__
 
+# A rotated credential's old secret, still accepted until `expires_at` (the rotation's grace period).
+retired_credentials = sa.Table(
+    "retired_credentials",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("dialect", sa.String(40), nullable=False),
+    sa.Column("ident", sa.String(200), nullable=True),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_retired_credentials_secret", "dialect", "secret_hash"),
+)
+
 events = sa.Table(
     "events",
     metadata,

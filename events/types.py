@@ -85,6 +85,18 @@ class ChunkApplied(Event, tag="chunk_applied", frozen=True):
     first: int  # index of the chunk's first row
     runs: tuple[tuple[Outcome, int], ...]  # run-length outcomes, row by row
     failures: tuple[RowFailure, ...] = ()
+    # Failed rows whose key could be read and named an existing record when the chunk was
+    # applied (a failed update, for dialects that tell failed creates and updates apart).
+    failed_existing: tuple[int, ...] = ()
+
+
+class FileRefused(Event, tag="file_refused", frozen=True):
+    """A later file sent for an import that already has its file: kept out, noted in the log."""
+
+    reason: str
+    filename: str | None = None
+    size: int = 0
+    sha256: str = ""
 
 
 class ThresholdExceeded(Event, tag="threshold_exceeded", frozen=True):
@@ -125,10 +137,17 @@ class WebhookDelivered(Event, tag="webhook_delivered", frozen=True):
 
 class WebhookAbandoned(Event, tag="webhook_abandoned", frozen=True):
     attempts: int
+    reason: str | None = None  # set when no retry could help (the SSRF guard refused the target)
 
 
 class WebhookRedeliveryRequested(Event, tag="webhook_redelivery_requested", frozen=True):
     by: str = "operator"
+
+
+class FileRemoved(Event, tag="file_removed", frozen=True):
+    """The stored file (and any staged chunks) deleted after the retention period; FileStored keeps its sha256."""
+
+    blob: str
 
 
 AnyEvent = (
@@ -137,6 +156,7 @@ AnyEvent = (
     | FileStored
     | FileParsed
     | ChunkApplied
+    | FileRefused
     | ThresholdExceeded
     | RolledBack
     | ImportCompleted
@@ -146,6 +166,7 @@ AnyEvent = (
     | WebhookDelivered
     | WebhookAbandoned
     | WebhookRedeliveryRequested
+    | FileRemoved
 )
 
 TERMINAL_TYPES = frozenset({"import_completed", "import_failed", "import_canceled"})

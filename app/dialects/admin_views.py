@@ -74,9 +74,9 @@ class AdminImportEntries(AdminCommandResponse):
     entries: list[AdminImportEntry]
 
 
-def ok() -> AdminCommandResponse:
-    """The success answer."""
-    return AdminCommandResponse(success=True, code=200, errorMessage=None)
+def ok(message: str | None = None) -> AdminCommandResponse:
+    """The success answer (with a message when something was nonetheless left undone)."""
+    return AdminCommandResponse(success=True, code=200, errorMessage=message)
 
 
 def failure(code: int, message: str) -> AdminCommandResponse:

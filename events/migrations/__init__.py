@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from events import locks
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
 log = logging.getLogger("importer.migrations")
 
-LOCK = 7319001  # pg advisory-lock key "changing the schema" (create_all took the same one before alembic)
 BASELINE = "0001"  # the schema every database had before alembic: one without alembic_version has it
 VERSION_TABLE = "alembic_version"
 
@@ -81,8 +82,7 @@ def _locked(engine: sa.Engine) -> Iterator[sa.Connection]:
         if conn.dialect.name == "sqlite":
             conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
         with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK})
+            locks.schema_change(conn)  # a no-op on SQLite, whose write lock BEGIN IMMEDIATE took
             yield conn
 
 

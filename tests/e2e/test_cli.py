@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
-import sys
+import time
 from pathlib import Path
 
-from tests.support import CONTACTS_SCHEMA, contacts, write_csv
-
-IMPORTER = [sys.executable, "-m", "app.cli"]
+from events.db import make_engine
+from tests.support import CONTACTS_SCHEMA, IMPORTER, contacts, redis_url, write_csv
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,3 +72,43 @@ def test_tenants_create_refuses_reserved_duplicate_and_blank_names(tmp_path: Pat
     for name, said in (("__ops__", "is reserved"), ("acme", "already exists"), (" ", "is empty"), ("x ", "surrounding spaces")):
         refused = _cli(env, "tenants", "create", name)
         assert refused.returncode == 1 and said in refused.stderr, (name, refused.stderr)
+
+
+def test_serve_help_says_the_worker_runs_in_a_child_process() -> None:
+    shown = " ".join(_cli(dict(os.environ), "serve", "--help").stdout.split())
+    assert "in a child process" in shown and "same process" not in shown
+
+
+def test_worker_processes_signalled_as_a_group_log_each_line_once(tmp_path: Path, redis_namespace: str) -> None:
+    """Ctrl-C in a terminal (or `timeout`, or a service manager) signals the whole process group,
+    and the parent forwards the signal too (and people press Ctrl-C twice): every child still stops
+    once and says so once."""
+    env = {
+        **os.environ, "IMPORTER_DATA_DIR": str(tmp_path / "data"), "IMPORTER_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+        "IMPORTER_REDIS_URL": redis_url(), "IMPORTER_REDIS_NAMESPACE": redis_namespace, "IMPORTER_LOG_FORMAT": "json",
+    }
+    make_engine(env["IMPORTER_DATABASE_URL"]).dispose()  # the schema exists before two processes open it
+    log = tmp_path / "worker.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([*IMPORTER, "worker", "--processes", "2", "--threads", "1"], env=env, stderr=err, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text().count("consuming") < 2:
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGTERM)
+        while log.read_text().count("received signal") < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):  # and again while they stop, as a second Ctrl-C does
+            os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    ours = [(line["logger"], line["message"]) for line in lines if line["logger"].startswith("importer")]
+    stopping = [m for _, m in ours if "received signal" in m]
+    assert len(stopping) == 2 and len({m.split()[1] for m in stopping}) == 2, ours  # one line per child
+    assert len(ours) == len(set(ours)), ours

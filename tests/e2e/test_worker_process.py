@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,8 @@ from typing import Any
 import httpx
 import psutil
 
-from tests.support import CONTACTS_SCHEMA, contacts, write_csv
+from tests.support import CONTACTS_SCHEMA, IMPORTER, contacts, write_csv
 
-IMPORTER = [sys.executable, "-m", "app.cli"]
 Served = tuple[str, dict[str, str], subprocess.Popen[bytes]]
 
 
@@ -75,7 +73,7 @@ def test_the_worker_runs_in_a_child_and_its_metrics_reach_the_api(served_process
         done = _wait(client, ticket, lambda b: b["state"] in ("completed", "failed"))
         assert done["state"] == "completed" and done["rows"]["created"] == 1200
         ready = client.get("/ready").json()
-        assert ready == {"status": "ok", "checks": {"database": "ok", "broker": "in-process"}}
+        assert ready == {"status": "ok", "checks": {"database": "ok", "broker": "in-process", "blobs": "ok"}}
         metrics = client.get("/metrics").text
     created = [line for line in metrics.splitlines() if line.startswith('importer_rows_total{outcome="created"}')]
     assert len(created) == 1 and float(created[0].split()[-1]) == 1200.0  # counted by the child, served here

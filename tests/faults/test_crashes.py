@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,15 +15,16 @@ import pytest
 from actors import apply_chunk, parse_file
 from actors.pipeline import give_up
 from actors.runtime import Runtime
+from app.wiring import make_runtime
 from events import log as event_log
 from events.db import make_engine
 from events.flow import PARSE, WEBHOOK, Step
 from events.log import Conflict
-from tests.faults.helpers import (
-    PrivateRedis,
+from tests.support import (
     Scaled,
     check_exactly_once,
     check_log,
+    on_private_redis,
     receiver,
     requeue_unacked,
     settled,
@@ -124,9 +126,7 @@ def test_sigterm_mid_chunk_stops_the_worker_cleanly_and_nothing_is_lost(scaled: 
 def test_redis_restarted_mid_import_loses_its_queues_and_resume_finishes(
     pg_schema_url: str, tmp_path: Path, resumed: str
 ) -> None:
-    redis = PrivateRedis(tmp_path)
-    cluster = Scaled(tmp_path, pg_schema_url, redis.url, "importer", stall_seconds=1, resume_interval_seconds=0.3)
-    try:
+    with on_private_redis(tmp_path, pg_schema_url, stall_seconds=1, resume_interval_seconds=0.3) as (redis, cluster):
         # "at-start": the worker dies at chunk 3 while Redis restarts; a new worker resumes at start.
         fault = "apply_chunk:3:before_commit:kill" if resumed == "at-start" else None
         first = cluster.worker(fault=fault)
@@ -141,9 +141,27 @@ def test_redis_restarted_mid_import_loses_its_queues_and_resume_finishes(
         view = wait_for(cluster.rt, ticket, lambda v: v.terminal, "the import to finish", timeout=90, alive=worker.problem)
         assert view.state == "completed"
         check_exactly_once(cluster.rt, ticket, rows)
-    finally:
-        cluster.close()
-        redis.close()
+
+
+def test_redis_restarted_empty_mid_import_is_noticed_and_the_import_moves_again_within_30s(pg_schema_url: str, tmp_path: Path) -> None:
+    """Default stall timeout (300 s): only the broker epoch can re-drive the ticket this fast."""
+    with on_private_redis(tmp_path, pg_schema_url, chunk_size=100) as (redis, cluster):
+        assert cluster.settings.stall_seconds == 300
+        worker = cluster.worker()
+        ticket, rows = cluster.submit(4000)  # 40 chunks
+        wait_for(cluster.rt, ticket, lambda v: v.chunks_applied >= 3, "three chunks", alive=worker.problem)
+        redis.kill()
+        redis.start()  # empty: every queued and unacknowledged message is gone
+        back = time.monotonic()
+        before = check_log(cluster.rt, ticket).chunks_applied
+        # Chunks in flight at the kill may still commit; progress past them needs a re-drive.
+        view = wait_for(cluster.rt, ticket, lambda v: v.terminal or v.chunks_applied > before + 3,
+                        "progress after Redis came back", timeout=30, alive=worker.problem)
+        worker.wait_logged("the broker came back empty: re-driving every unfinished ticket", timeout=30 - (time.monotonic() - back))
+        assert time.monotonic() - back < 30, time.monotonic() - back
+        view = wait_for(cluster.rt, ticket, lambda v: v.terminal, "the import to finish", timeout=120, alive=worker.problem)
+        assert view.state == "completed"
+        check_exactly_once(cluster.rt, ticket, rows)
 
 
 def test_database_connection_killed_mid_chunk_rolls_back_and_the_retry_lands_rows_once(scaled: Scaled) -> None:
@@ -164,7 +182,7 @@ def test_two_workers_racing_for_the_same_chunk_one_applies_the_other_is_a_no_op(
     """Two runtimes (two workers) read the same view, then both try to apply chunk 3."""
     url = str(request.getfixturevalue("pg_schema_url")) if db == "postgres" else f"sqlite:///{tmp_path / 'race.db'}"
     cluster = Scaled(tmp_path, url, "", "unused")  # in-process brokers nobody consumes
-    other = Runtime(cluster.settings, engine=make_engine(url))
+    other = make_runtime(cluster.settings, engine=make_engine(url))
     try:
         ticket, rows = cluster.submit(ROWS)
         parse_file.run(cluster.rt, ticket)
@@ -189,7 +207,7 @@ def test_two_workers_racing_for_the_same_chunk_one_applies_the_other_is_a_no_op(
 
         def work(rt: Runtime) -> None:
             try:
-                from actors.runtime import retry_conflicts
+                from actors.retry import retry_conflicts
 
                 retry_conflicts(lambda: apply_chunk.run(rt, ticket, 3))
             except BaseException as exc:  # noqa: BLE001 - reported below
@@ -278,9 +296,7 @@ def test_an_upload_accepted_while_redis_is_down_is_not_an_error_and_completes_la
     """The outbox gap at the front door: the ticket and its events commit, the enqueue fails.
     The caller gets its ticket (a 5xx would invite a duplicate submission); a worker starting
     once Redis is back re-drives it from the log."""
-    redis = PrivateRedis(tmp_path)
-    cluster = Scaled(tmp_path, pg_schema_url, redis.url, "importer")
-    try:
+    with on_private_redis(tmp_path, pg_schema_url) as (redis, cluster):
         redis.kill()
         ticket, rows = cluster.submit(ROWS)  # must not raise
         assert types_of(cluster.rt, ticket) == ["import_requested", "file_stored"]
@@ -288,9 +304,6 @@ def test_an_upload_accepted_while_redis_is_down_is_not_an_error_and_completes_la
         worker = cluster.worker()
         wait_for(cluster.rt, ticket, lambda v: v.terminal, "the import to finish", alive=worker.problem)
         check_exactly_once(cluster.rt, ticket, rows)
-    finally:
-        cluster.close()
-        redis.close()
 
 
 @pytest.mark.parametrize("db", ["postgres", "sqlite"])
@@ -328,10 +341,10 @@ def test_two_workers_parsing_the_same_file_at_once_both_end_cleanly(tmp_path: Pa
     """Duplicate parse messages (a worker starting re-drives a ticket another is parsing) write the
     same 100 chunk blobs at the same moment; neither may fail, and the file is parsed once."""
     from actors import finalize
-    from actors.runtime import retry_conflicts
+    from actors.retry import retry_conflicts
 
     cluster = Scaled(tmp_path, f"sqlite:///{tmp_path / 'parse.db'}", "", "unused", chunk_size=20)
-    other = Runtime(cluster.settings)
+    other = make_runtime(cluster.settings)
     try:
         ticket, rows = cluster.submit(ROWS)
         gate = threading.Barrier(2, timeout=30)

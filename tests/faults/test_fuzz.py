@@ -145,7 +145,7 @@ def _stored_xlsx() -> bytes:
     import io
     import zipfile
 
-    from tests.faults.helpers import hand_xlsx, inline_row, sheet_xml
+    from tests.support import hand_xlsx, inline_row, sheet_xml
 
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-{os.getpid()}.xlsx"
     hand_xlsx(path, sheet_xml(inline_row(1, "email", "name", "age") + inline_row(2, "a@x.io", "A", "1")))

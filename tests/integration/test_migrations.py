@@ -9,23 +9,37 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from actors.runtime import Runtime
+from actors.settings import load_settings
 from actors.worker import EmbeddedWorker
-from app.settings import load_settings
+from app.wiring import make_runtime
 from events import migrations
-from events.db import make_engine, read_tx
+from events.db import make_engine, read_tx, write_tx
 from events.tables import metadata
 from tests.support import Harness, contacts, write_csv
 
+# What metadata.create_all made at d4488ae, the last commit before migrations: revision 0001 is that
+# schema, and a database without alembic_version has it. Tables added since come in later revisions.
+BEFORE_MIGRATIONS = ("tenants", "credentials", "datasets", "tickets", "events", "records", "staged", "batches")
 
-def _differences(engine: sa.Engine) -> list[Any]:
+
+def _before_migrations() -> sa.MetaData:
+    """The tables as they were before migrations (none of them has changed since, only tables were added)."""
+    before = sa.MetaData()
+    for name in BEFORE_MIGRATIONS:
+        metadata.tables[name].to_metadata(before)
+    return before
+
+
+def _differences(engine: sa.Engine, tables: sa.MetaData = metadata) -> list[Any]:
     """What alembic's autogenerate would write for this database: nothing when it matches the tables."""
     with engine.connect() as conn:
-        return list(compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata))
+        return list(compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), tables))
 
 
 def _revision(engine: sa.Engine) -> str | None:
@@ -64,14 +78,34 @@ def test_a_fresh_database_is_migrated_to_head_and_matches_the_tables(db_url: str
         engine.dispose()
 
 
+def test_revision_0001_is_the_schema_from_before_migrations_and_later_ones_lead_to_head(db_url: str) -> None:
+    """Given an empty database migrated to 0001 only, autogenerate finds nothing between it and the
+    tables create_all made before migrations; the rest of the upgrade then brings it to the tables."""
+    engine = make_engine(db_url, upgrade=False)
+    try:
+        with write_tx(engine) as conn:
+            config = Config()
+            config.set_main_option("script_location", str(migrations.location()))
+            config.attributes["connection"] = conn
+            command.upgrade(config, migrations.BASELINE)
+        assert _revision(engine) == migrations.BASELINE
+        assert _differences(engine, _before_migrations()) == []
+
+        assert migrations.upgrade(engine) == (migrations.BASELINE, migrations.head())
+
+        assert _differences(engine) == []
+    finally:
+        engine.dispose()
+
+
 def test_a_database_from_before_migrations_keeps_its_data_and_imports_still_work(db_url: str, tmp_path: Path) -> None:
     """Given a database made as the code before alembic made it (metadata.create_all) holding a tenant,
-    a dataset and a finished import, the upgrade stamps it instead of re-creating it: the data stays,
-    the schema matches the tables, and a new import on it completes."""
+    a dataset and a finished import, the upgrade stamps it 0001 instead of re-creating it and runs the
+    later revisions: the data stays, the schema matches the tables, and a new import on it completes."""
     old = make_engine(db_url, upgrade=False)
-    metadata.create_all(old)  # what every start did before migrations
+    _before_migrations().create_all(old)  # what every start did before migrations
     settings = load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=db_url, chunk_size=500)
-    rt = Runtime(settings, engine=old)
+    rt = make_runtime(settings, engine=old)
     before = Harness(rt, EmbeddedWorker(rt, threads=2), tmp_path)
     before.worker.start()
     try:
@@ -83,6 +117,7 @@ def test_a_database_from_before_migrations_keeps_its_data_and_imports_still_work
         before.stop()
     engine = make_engine(db_url, upgrade=False)
     assert _revision(engine) is None
+    assert not sa.inspect(engine).has_table("retired_credentials")  # 0002's table: the old code had none
 
     assert migrations.upgrade(engine) == (None, migrations.head())
 

@@ -42,13 +42,13 @@ from actors.net import (
     resolve_checked,
     sign,
 )
-from tests.integration.net_servers import (
+from tests.support import closed_port
+from tests.support.net_servers import (
     FILE_BODY,
     PASSWORD,
     PASSWORD_IN_URL,
     USER,
     SourceServer,
-    closed_port,
     ftp_serving,
     serving,
 )

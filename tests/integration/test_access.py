@@ -16,12 +16,12 @@ import pytest
 import sqlalchemy as sa
 from litestar.routes import HTTPRoute
 
-from actors.runtime import Runtime
 from app import ratelimit, service
 from app.errors import TooManyRequests
 from app.ops import issue_operator_token
 from app.tenants import check_pair, rotate_webhook_secret
 from app.uploads import UploadedFile
+from app.wiring import make_runtime
 from events import catalog
 from events.db import read_tx, write_tx
 from events.tables import credentials, tenants
@@ -80,7 +80,7 @@ class World:
 
     def fill(self, path: str) -> str:
         """A concrete URL naming tenant A's resources."""
-        values = {"ticket": self.native, "name": "a_only", "dataset": "a_only", "trackId": "rma", "jobId": self.job}
+        values = {"ticket": self.native, "name": "a_only", "dataset": "a_only", "trackId": "rma", "jobId": self.job, "dialect": "native"}
         if path.startswith("/v2/"):
             values["id"] = self.yesmail
         elif path.startswith("/api/v4/"):
@@ -325,7 +325,7 @@ def test_the_limit_holds_across_api_processes_sharing_the_database(tmp_path: Pat
     """Two runtimes (two API processes) count the same tickets: the window is the database's."""
     url = str(request.getfixturevalue("pg_schema_url")) if db == "postgres" else f"sqlite:///{tmp_path / 'importer.db'}"
     h = Harness.start(tmp_path, database_url=url, submit_rate_per_minute=3)
-    other = Runtime(h.settings)
+    other = make_runtime(h.settings)
     try:
         h.tenant("a")
         h.dataset("a")

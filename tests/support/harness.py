@@ -1,63 +1,28 @@
-"""Test helpers: service discovery, a running harness, file makers, waiting on the log."""
+"""The service harness: a runtime with a worker consuming, an HTTP test client over it, tenants and datasets."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
-import socket
-import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from litestar.testing import TestClient
 
 from actors.runtime import Runtime
+from actors.settings import Settings, load_settings
 from actors.worker import EmbeddedWorker
 from app.main import create_app
-from app.settings import Settings, load_settings
 from app.tenants import create_tenant
+from app.wiring import make_runtime
 from events import catalog
 from events.datasets import parse_schema
-from events.db import write_tx
+from events.db import read_tx, write_tx
 from events.log import now
 from events.projections import ImportView
-
-
-def redis_url() -> str:
-    """Where tests find Redis."""
-    return os.environ.get("IMPORTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def postgres_url() -> str:
-    """Where tests find PostgreSQL."""
-    return os.environ.get("IMPORTER_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def service_available(service: str) -> str | None:
-    """None when the service answers, else why not."""
-    url = urlparse(redis_url() if service == "redis" else postgres_url())
-    port = url.port or (6379 if service == "redis" else 5432)
-    try:
-        with socket.create_connection((url.hostname or "127.0.0.1", port), timeout=2):
-            return None
-    except OSError as exc:
-        return str(exc)
-
-
-CONTACTS_SCHEMA = {
-    "fields": [
-        {"name": "email", "type": "email", "required": True},
-        {"name": "name", "type": "string"},
-        {"name": "age", "type": "integer"},
-        {"name": "balance", "type": "decimal"},
-        {"name": "active", "type": "boolean"},
-        {"name": "joined", "type": "date"},
-    ],
-    "key": ["email"],
-}
+from events.records import list_records
+from tests.support.files import CONTACTS_SCHEMA
+from tests.support.waiting import settled, terminal, wait_for
 
 
 class Harness:
@@ -71,39 +36,45 @@ class Harness:
 
     @classmethod
     def start(cls, tmp: Path, **overrides: Any) -> Harness:
+        """Settings for tests (small chunks, quick retries, local hosts allowed) and a started worker."""
         overrides.setdefault("data_dir", str(tmp / "data"))
         overrides.setdefault("chunk_size", 500)  # small chunks: every test crosses chunk boundaries
         overrides.setdefault("retry_min_backoff_ms", 10)
         overrides.setdefault("retry_max_backoff_ms", 100)
         overrides.setdefault("allowed_hosts", "127.0.0.1,localhost,::1")
         settings = load_settings(env={}, **overrides)
-        rt = Runtime(settings)
+        rt = make_runtime(settings)
         worker = EmbeddedWorker(rt, threads=2)
         worker.start()
         return cls(rt, worker, tmp)
 
     @property
     def settings(self) -> Settings:
+        """The runtime's settings."""
         return self.rt.settings
 
     @property
     def client(self) -> TestClient[Any]:
+        """An HTTP test client over this runtime (its app runs no worker of its own)."""
         if self._client is None:
             self._client = TestClient(create_app(runtime=self.rt, run_worker=False))
             self._client.__enter__()
         return self._client
 
     def stop(self) -> None:
+        """Close the client, stop the worker, release the runtime."""
         if self._client is not None:
             self._client.__exit__(None, None, None)
         self.worker.stop()
         self.rt.close()
 
     def tenant(self, name: str = "acme") -> dict[str, Any]:
+        """A new tenant; its credentials for every dialect."""
         with write_tx(self.rt.engine) as conn:
             return create_tenant(conn, name)
 
     def dataset(self, tenant: str, name: str = "contacts", schema: dict[str, Any] | None = None) -> None:
+        """Define a dataset (the contacts schema unless given) for a tenant."""
         with write_tx(self.rt.engine) as conn:
             row = catalog.tenant_by_name(conn, tenant)
             assert row is not None
@@ -111,23 +82,11 @@ class Harness:
 
     def wait(self, ticket: int, timeout: float = 60.0, until: str = "terminal") -> ImportView:
         """Wait on the event log until the ticket is terminal (or settled, callbacks included)."""
-        deadline = time.monotonic() + timeout
-        view = None
-        while time.monotonic() < deadline:
-            view = self.rt.view(ticket)
-            if view is not None and view.terminal:
-                if until == "terminal":
-                    return view
-                if until == "settled" and (view.webhook.delivered_at or view.webhook.abandoned or not view.spec or not view.spec.callback_url):
-                    return view
-            time.sleep(0.02)
-        raise AssertionError(f"ticket {ticket} did not finish in {timeout}s; last view: {view}")
+        done = settled if until == "settled" else terminal
+        return wait_for(self.rt, ticket, done, f"the ticket to be {until}", timeout)
 
     def records(self, tenant: str, dataset: str = "contacts") -> dict[str, dict[str, Any]]:
         """A dataset's records by key (read straight from the database)."""
-        from events.db import read_tx
-        from events.records import list_records
-
         with read_tx(self.rt.engine) as conn:
             t = catalog.tenant_by_name(conn, tenant)
             assert t is not None
@@ -144,6 +103,7 @@ class Harness:
                 after = cursor
 
     def upload(self, token: str, path: Path, **fields: Any) -> Any:
+        """POST /imports with the file and these form fields (lists and dicts as JSON)."""
         with path.open("rb") as fh:
             return self.client.post(
                 "/imports",
@@ -153,18 +113,15 @@ class Harness:
             )
 
 
-def write_csv(path: Path, rows: list[list[Any]], *, sep: str = ",", bom: bool = False, newline: str = "\r\n") -> Path:
-    """Write rows as CSV (the tests make their own files)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=sep, lineterminator=newline)
-    writer.writerows(rows)
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + buf.getvalue().encode())
-    return path
+def native_auth(h: Harness, tenant: str = "acme") -> dict[str, str]:
+    """A tenant with the contacts dataset; the native API's Authorization header."""
+    creds = h.tenant(tenant)
+    h.dataset(tenant)
+    return {"Authorization": f"Bearer {creds['native']['token']}"}
 
 
-def contacts(n: int, start: int = 0) -> list[list[Any]]:
-    """n contact rows with a header."""
-    rows: list[list[Any]] = [["email", "name", "age", "balance", "active", "joined"]]
-    for i in range(start, start + n):
-        rows.append([f"user{i}@example.com", f"User {i}", 20 + i % 50, f"{i}.50", "true" if i % 2 else "false", "2024-01-15"])
-    return rows
+def submit(h: Harness, auth: Mapping[str, str], path: Path, **fields: Any) -> int:
+    """Upload a file to the contacts dataset through the native API; the accepted ticket."""
+    resp = h.upload(auth["Authorization"].removeprefix("Bearer "), path, dataset="contacts", **fields)
+    assert resp.status_code == 202, resp.text
+    return int(resp.json()["id"])
