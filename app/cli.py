@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from actors.settings import load_settings
-from app.cli_db import db_cli
+from app.cli_db import db_cli, upgrade_in_a_process
 from app.cli_ops import (
     events_cli,
     imports_cli,
@@ -57,6 +57,7 @@ def serve(
     setup_logging(settings.log_format, settings.log_level)
     if settings.embedded and workers > 1:
         raise typer.BadParameter("several HTTP workers need IMPORTER_REDIS_URL (the embedded worker is per process)")
+    upgrade_in_a_process(settings.resolved_database_url)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -84,6 +85,7 @@ def worker(
     settings = load_settings()
     if not settings.redis_url:
         raise typer.BadParameter("`importer worker` needs IMPORTER_REDIS_URL; `importer serve` runs the embedded worker")
+    upgrade_in_a_process(settings.resolved_database_url)
     if metrics_port:
         from app.metrics import serve_worker_metrics
 

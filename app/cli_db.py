@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Annotated
 
 import typer
@@ -26,6 +29,22 @@ def upgrade() -> None:
     finally:
         engine.dispose()
     typer.echo(json.dumps({"from": found, "to": now, "changed": found != now}))
+
+
+def upgrade_in_a_process(database_url: str) -> None:
+    """Before serve or worker: run `importer db upgrade` in a short-lived process when the schema is
+    behind head, so that the long-lived process finds it at head and never loads alembic (~10 MB it
+    would keep until it stops). At head this is one small read."""
+    engine = make_engine(database_url, pool_size=1, upgrade=False)
+    try:
+        if migrations.at_head(engine):
+            return
+    finally:
+        engine.dispose()
+    env = {**os.environ, "IMPORTER_DATABASE_URL": database_url}
+    done = subprocess.run([sys.executable, "-m", "app.cli", "db", "upgrade"], env=env, check=False)
+    if done.returncode != 0:
+        raise typer.Exit(done.returncode)
 
 
 @db_cli.command("revision")

@@ -1,35 +1,27 @@
-"""Tenants, their credentials, datasets and tickets: the few rows the log refers to, read as typed rows."""
+"""Tenants, their credentials, datasets and tickets: the few rows the log refers to."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from events.datasets import DatasetSchema, parse_schema, schema_json
-from events.tables import (
-    CatalogModel,
-    Dataset,
-    Tenant,
-    Ticket,
-    credentials,
-    datasets,
-    retired_credentials,
-    tickets,
-)
+from events.tables import credentials, datasets, retired_credentials, tenants, tickets
 
-M = TypeVar("M", bound=CatalogModel)
 
-TenantRow = Tenant  # the names the rest of the code reads the typed rows by
-TicketRow = Ticket
+class TenantRow(msgspec.Struct, frozen=True):
+    """A tenant as the rest of the code sees it."""
+
+    id: int
+    name: str
+    webhook_secret: str
 
 
 class DatasetRow(msgspec.Struct, frozen=True):
-    """A tenant's dataset with its schema parsed."""
+    """A tenant's dataset and its schema."""
 
     id: int
     tenant_id: int
@@ -38,20 +30,30 @@ class DatasetRow(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-def _first(conn: sa.Connection, query: SelectOfScalar[M]) -> M | None:
-    """The first typed row a query finds, read in the caller's transaction."""
-    with Session(conn) as session:
-        return session.exec(query).first()
+class TicketRow(msgspec.Struct, frozen=True):
+    """A ticket's immutable facts (its status lives in the log)."""
+
+    id: int
+    uuid: str
+    tenant_id: int
+    dataset_id: int
+    dialect: str
+    dedup_key: str | None
+    has_callback: bool
+    secret_uri: str | None
+    created_at: datetime
 
 
-def get_tenant(conn: sa.Connection, tenant_id: int) -> Tenant | None:
+def get_tenant(conn: sa.Connection, tenant_id: int) -> TenantRow | None:
     """A tenant by id."""
-    return _first(conn, select(Tenant).where(Tenant.id == tenant_id))
+    row = conn.execute(sa.select(tenants.c.id, tenants.c.name, tenants.c.webhook_secret).where(tenants.c.id == tenant_id)).first()
+    return TenantRow(*row) if row else None
 
 
-def tenant_by_name(conn: sa.Connection, name: str) -> Tenant | None:
+def tenant_by_name(conn: sa.Connection, name: str) -> TenantRow | None:
     """A tenant by name."""
-    return _first(conn, select(Tenant).where(Tenant.name == name))
+    row = conn.execute(sa.select(tenants.c.id, tenants.c.name, tenants.c.webhook_secret).where(tenants.c.name == name)).first()
+    return TenantRow(*row) if row else None
 
 
 def add_credential(conn: sa.Connection, tenant_id: int, dialect: str, ident: str | None, secret_hash: str) -> None:
@@ -121,27 +123,31 @@ def rotate_credential(
     return [ident for _, ident, _ in current]
 
 
-def _dataset(row: Dataset) -> DatasetRow:
-    return DatasetRow(row.id, row.tenant_id, row.name, parse_schema(row.schema_text), row.created_at)
+def _dataset(row: Any) -> DatasetRow:
+    return DatasetRow(row[0], row[1], row[2], parse_schema(row[3]), row[4])
+
+
+_DATASET_COLS = (datasets.c.id, datasets.c.tenant_id, datasets.c.name, datasets.c.schema, datasets.c.created_at)
 
 
 def get_dataset(conn: sa.Connection, tenant_id: int, name: str) -> DatasetRow | None:
     """A tenant's dataset by name (None for another tenant's)."""
-    row = _first(conn, select(Dataset).where(Dataset.tenant_id == tenant_id, Dataset.name == name))
+    row = conn.execute(
+        sa.select(*_DATASET_COLS).where(datasets.c.tenant_id == tenant_id, datasets.c.name == name)
+    ).first()
     return _dataset(row) if row else None
 
 
 def dataset_by_id(conn: sa.Connection, dataset_id: int) -> DatasetRow | None:
     """A dataset by id."""
-    row = _first(conn, select(Dataset).where(Dataset.id == dataset_id))
+    row = conn.execute(sa.select(*_DATASET_COLS).where(datasets.c.id == dataset_id)).first()
     return _dataset(row) if row else None
 
 
 def list_datasets(conn: sa.Connection, tenant_id: int) -> list[DatasetRow]:
     """A tenant's datasets, by name."""
-    with Session(conn) as session:
-        rows = session.exec(select(Dataset).where(Dataset.tenant_id == tenant_id).order_by(col(Dataset.name)))
-        return [_dataset(r) for r in rows]
+    rows = conn.execute(sa.select(*_DATASET_COLS).where(datasets.c.tenant_id == tenant_id).order_by(datasets.c.name))
+    return [_dataset(r) for r in rows]
 
 
 def put_dataset(conn: sa.Connection, tenant_id: int, name: str, schema: DatasetSchema, at: datetime) -> tuple[DatasetRow, bool]:
@@ -157,24 +163,35 @@ def put_dataset(conn: sa.Connection, tenant_id: int, name: str, schema: DatasetS
     return msgspec.structs.replace(existing, schema=schema), False
 
 
-def get_ticket(conn: sa.Connection, ticket_id: int, tenant_id: int | None = None) -> Ticket | None:
+_TICKET_COLS = (
+    tickets.c.id, tickets.c.uuid, tickets.c.tenant_id, tickets.c.dataset_id, tickets.c.dialect,
+    tickets.c.dedup_key, tickets.c.has_callback, tickets.c.secret_uri, tickets.c.created_at,
+)
+
+
+def get_ticket(conn: sa.Connection, ticket_id: int, tenant_id: int | None = None) -> TicketRow | None:
     """A ticket by id; with tenant_id, only if that tenant owns it."""
     if not 0 < ticket_id < 2**63:  # no such id can exist (a URL may carry any integer); the driver would refuse it
         return None
-    query = select(Ticket).where(Ticket.id == ticket_id)
+    query = sa.select(*_TICKET_COLS).where(tickets.c.id == ticket_id)
     if tenant_id is not None:
-        query = query.where(Ticket.tenant_id == tenant_id)
-    return _first(conn, query)
+        query = query.where(tickets.c.tenant_id == tenant_id)
+    row = conn.execute(query).first()
+    return TicketRow(*row) if row else None
 
 
-def ticket_by_uuid(conn: sa.Connection, uuid: str, tenant_id: int) -> Ticket | None:
+def ticket_by_uuid(conn: sa.Connection, uuid: str, tenant_id: int) -> TicketRow | None:
     """A tenant's ticket by its uuid."""
-    return _first(conn, select(Ticket).where(Ticket.uuid == uuid, Ticket.tenant_id == tenant_id))
+    row = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.uuid == uuid, tickets.c.tenant_id == tenant_id)).first()
+    return TicketRow(*row) if row else None
 
 
-def ticket_by_dedup(conn: sa.Connection, tenant_id: int, dedup_key: str) -> Ticket | None:
+def ticket_by_dedup(conn: sa.Connection, tenant_id: int, dedup_key: str) -> TicketRow | None:
     """The tenant's ticket created under a deduplication key."""
-    return _first(conn, select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.dedup_key == dedup_key))
+    row = conn.execute(
+        sa.select(*_TICKET_COLS).where(tickets.c.tenant_id == tenant_id, tickets.c.dedup_key == dedup_key)
+    ).first()
+    return TicketRow(*row) if row else None
 
 
 def insert_ticket(

@@ -47,6 +47,12 @@ def current(conn: sa.Connection) -> str | None:
     return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
+def at_head(engine: sa.Engine) -> bool:
+    """Whether the database's schema is at head (one small read; alembic is not imported)."""
+    with engine.connect() as conn:
+        return current(conn) == head()
+
+
 def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
     """Bring the schema to head; returns (revision found, revision now)."""
     target = head()

@@ -3,7 +3,10 @@ replicas that start together take turns, and the migrations build exactly what e
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -161,3 +164,26 @@ def test_replicas_that_upgrade_a_fresh_database_at_once_take_turns(db_url: str) 
     engine = make_engine(db_url, upgrade=False)
     assert _revision(engine) == head and _differences(engine) == []
     engine.dispose()
+
+
+# What serve and worker do before they start (app.cli): then whether this process loaded alembic.
+BEFORE_SERVE = """
+import sys
+from app.cli_db import upgrade_in_a_process
+upgrade_in_a_process(sys.argv[1])
+print("alembic" in sys.modules)
+"""
+
+
+def test_serve_and_worker_migrate_in_a_short_lived_process_and_never_load_alembic(db_url: str) -> None:
+    """Given an empty database, the step serve and worker take before starting brings it to head in
+    a process of its own: the long-lived process never imports alembic (it would keep ~10 MB)."""
+    run = [sys.executable, "-c", BEFORE_SERVE, db_url]
+    first = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [json.dumps({"from": None, "to": migrations.head(), "changed": True}), "False"]
+    engine = make_engine(db_url, upgrade=False)
+    assert _revision(engine) == migrations.head()
+    engine.dispose()
+    again = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert (again.returncode, again.stdout) == (0, "False\n")  # at head: one read, no process started
