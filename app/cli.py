@@ -1,4 +1,4 @@
-"""The `importer` command line: serve, worker, tenants, datasets, submit, events, resume."""
+"""The `importer` command line: serve, worker, tenants, datasets, submit, events, resume, db."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from actors.settings import load_settings
+from app.cli_db import db_cli, upgrade_in_a_process
 from app.cli_ops import (
     events_cli,
     imports_cli,
@@ -29,6 +30,7 @@ cli.add_typer(events_cli, name="events")
 cli.add_typer(imports_cli, name="imports")
 cli.add_typer(webhooks_cli, name="webhooks")
 cli.add_typer(ops_cli, name="ops")
+cli.add_typer(db_cli, name="db")
 cli.command()(replay)
 tenants_cli.command("rotate-webhook-secret")(rotate_webhook_secret)
 
@@ -55,6 +57,7 @@ def serve(
     setup_logging(settings.log_format, settings.log_level)
     if settings.embedded and workers > 1:
         raise typer.BadParameter("several HTTP workers need IMPORTER_REDIS_URL (the embedded worker is per process)")
+    upgrade_in_a_process(settings.resolved_database_url)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -82,6 +85,7 @@ def worker(
     settings = load_settings()
     if not settings.redis_url:
         raise typer.BadParameter("`importer worker` needs IMPORTER_REDIS_URL; `importer serve` runs the embedded worker")
+    upgrade_in_a_process(settings.resolved_database_url)
     if metrics_port:
         from app.metrics import serve_worker_metrics
 

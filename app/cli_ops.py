@@ -64,14 +64,14 @@ def show(
     """Print a ticket's event log as NDJSON (or a table); with --follow, until the terminal event."""
     from app.ops import stored_json
     from app.ops_views import describe, event_table
-    from events import catalog
+    from events import catalog_models
     from events import log as event_log
     from events.db import read_tx
     from events.types import TERMINAL_TYPES, event_type
 
     engine = _engine()
     with read_tx(engine) as conn:
-        if catalog.get_ticket(conn, ticket) is None:
+        if catalog_models.ticket(conn, ticket) is None:
             raise _fail(f"no ticket {ticket}")
     seq, first = 0, True
     while True:

@@ -1,4 +1,4 @@
-"""Database engines: SQLite (WAL, immediate write transactions) or PostgreSQL (pre-ping)."""
+"""Database engines: SQLite (WAL, immediate write transactions) or PostgreSQL (pre-ping), migrated to head."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from events import locks
-from events.tables import metadata
+from events import migrations
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
-    """Create an engine for `url` and make sure the schema exists."""
+def make_engine(url: str, *, pool_size: int = 10, upgrade: bool = True) -> sa.Engine:
+    """Create an engine for `url` and (unless told not to) bring its schema to head."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -26,11 +25,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
-        with engine.begin() as conn:  # several processes may start on a new database at once
-            locks.schema_change(conn)
-            metadata.create_all(conn)
-        return engine
-    metadata.create_all(engine)
+    if upgrade:
+        migrations.upgrade(engine)  # every process runs it at start: replicas take turns, at head it is one read
     return engine
 
 

@@ -1,4 +1,8 @@
-"""The database schema (SQLAlchemy Core): tenants, datasets, tickets, the event log, records."""
+"""The database schema (SQLAlchemy Core): tenants, credentials, datasets, tickets, the event log, records.
+
+Changing anything here is a schema change: add a migration under events/migrations/versions/.
+The app's typed catalog rows (events/catalog_models.py) are mapped over these same tables.
+"""
 
 from __future__ import annotations
 

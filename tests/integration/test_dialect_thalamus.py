@@ -595,15 +595,15 @@ def test_same_records_as_the_native_api(harness: Harness, tmp_path: Path) -> Non
 
 def _ticket_row(view: ImportView) -> TicketRow:
     return TicketRow(
-        view.ticket,
-        view.uuid,
-        7,
-        1,
-        "thalamus",
-        None,
-        False,
-        None,
-        datetime(2025, 9, 10, tzinfo=UTC),
+        id=view.ticket,
+        uuid=view.uuid,
+        tenant_id=7,
+        dataset_id=1,
+        dialect="thalamus",
+        dedup_key=None,
+        has_callback=False,
+        secret_uri=None,
+        created_at=datetime(2025, 9, 10, tzinfo=UTC),
     )
 
 
