@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -28,8 +28,6 @@ def retry_after(recent: Sequence[datetime], limit: int, now: datetime, window: f
     if limit <= 0 or len(recent) < limit:
         return None
     oldest = recent[limit - 1]
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
     wait = (oldest + timedelta(seconds=window) - now).total_seconds()
     return max(1, math.ceil(wait)) if wait > 0 else None
 

@@ -116,10 +116,7 @@ def last_activity(conn: sa.Connection, ids: Iterable[int]) -> dict[int, datetime
         .where(events.c.ticket.in_(ids))
         .group_by(events.c.ticket)
     )
-    out = {}
-    for ticket, at in rows:
-        out[ticket] = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return out
+    return {ticket: at for ticket, at in rows}
 
 
 def expired_files(conn: sa.Connection, cutoff: datetime, limit: int = 100) -> list[int]:
