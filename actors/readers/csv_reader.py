@@ -205,18 +205,24 @@ def _resolve_encoding(head: bytes, given: str | None) -> str:
                 "file looks like UTF-16 without a byte-order mark; pass encoding=utf-16-le (or utf-16-be)"
             )
         return "utf-8"
-    try:
-        name = codecs.lookup(given).name
-        io.TextIOWrapper(io.BytesIO(), encoding=name)  # refuses bytes-to-bytes codecs like "hex"
-    except LookupError:
-        raise ReaderError(
-            f"unknown text encoding {given!r}; use a name such as utf-8 or cp1252"
-        ) from None
+    name = text_codec(given)
     # A BOM in a file of the named family is a mark, not data: read with the codec that drops it.
     if bom == "utf-8-sig" and name == "utf-8":
         return bom
     if bom in ("utf-16", "utf-32") and name.startswith(bom):
         return bom
+    return name
+
+
+def text_codec(given: str) -> str:
+    """The codec a caller's encoding name stands for; ReaderError when it is no text encoding."""
+    try:
+        name = codecs.lookup(given).name
+        io.TextIOWrapper(io.BytesIO(), encoding=name)  # refuses bytes-to-bytes codecs like "hex"
+    except LookupError:
+        raise ReaderError(
+            f"unknown text encoding {given!r}; use a name such as utf-8, latin-1, cp1252 or utf-16"
+        ) from None
     return name
 
 

@@ -94,3 +94,19 @@ def test_utf16_named_without_a_byte_order_mark_is_a_400_saying_which_to_name(emb
     assert resp.json()["error"]["message"] == (
         "file does not start with a UTF-16 byte-order mark; pass encoding=utf-16-le or utf-16-be"
     )
+
+
+@pytest.mark.parametrize("given", ["klingon", "hex"])
+def test_an_encoding_that_is_no_text_encoding_is_a_400_at_submission_for_uploads_and_uris(
+    embedded: Harness, tmp_path: Path, given: str
+) -> None:
+    auth = native_auth(embedded)
+    for resp in (
+        embedded.client.post(
+            "/imports", json={"dataset": "contacts", "uri": "http://127.0.0.1:9/a.csv", "encoding": given}, headers=auth
+        ),
+        _upload(embedded, auth, tmp_path, TEXT.encode(), given),
+    ):
+        assert resp.status_code == 400, resp.text
+        error = resp.json()["error"]
+        assert error["field"] == "encoding" and error["message"].startswith(f"unknown text encoding {given!r}")
