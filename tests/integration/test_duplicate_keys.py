@@ -24,10 +24,11 @@ def _results(h: Harness, auth: dict[str, str], ticket: int) -> list[dict[str, An
     return list(resp.json()["items"])
 
 
-@pytest.mark.parametrize("policy", ["partial", "atomic"])
+@pytest.mark.parametrize("policy", ["partial", "atomic", "dry run"])
 def test_insert_fails_a_key_seen_earlier_in_the_file_naming_its_first_line(
     harness: Harness, tmp_path: Path, policy: str
 ) -> None:
+    """Partial writes to the records, atomic and dry runs to the ticket's staging: the same outcomes."""
     h = harness
     auth = native_auth(h)
     before = write_csv(tmp_path / "before.csv", [HEADER, ["old@example.com", "Old", 1]])
@@ -43,7 +44,8 @@ def test_insert_fails_a_key_seen_earlier_in_the_file_naming_its_first_line(
         ["c@example.com", "C again", 7],  # line 9, chunk 2: duplicate of line 7
     ]
     path = write_csv(tmp_path / "dups.csv", rows)
-    ticket = submit(h, auth, path, mode="insert", policy=policy)
+    dry = policy == "dry run"
+    ticket = submit(h, auth, path, mode="insert", **({"dry_run": "true"} if dry else {"policy": policy}))
     view = h.wait(ticket)
     assert view.state == "completed" and (view.created, view.failed) == (3, 4)
     failed = {r["line"]: r["error"] for r in _results(h, auth, ticket) if r["outcome"] == "failed"}
@@ -53,11 +55,9 @@ def test_insert_fails_a_key_seen_earlier_in_the_file_naming_its_first_line(
         8: 'duplicate key ["old@example.com"]: the record already exists',
         9: "duplicate key in file (first at line 7)",
     }
+    written = {'["a@example.com"]': "A", '["b@example.com"]': "B\nsecond line", '["c@example.com"]': "C"}
     recs = h.records("acme")
-    assert {k: v["name"] for k, v in recs.items()} == {
-        '["old@example.com"]': "Old", '["a@example.com"]': "A", '["b@example.com"]': "B\nsecond line",
-        '["c@example.com"]': "C",
-    }
+    assert {k: v["name"] for k, v in recs.items()} == {'["old@example.com"]': "Old", **({} if dry else written)}
 
 
 @pytest.mark.parametrize("mode", ["update", "replace"])
