@@ -210,6 +210,7 @@ def submit(
     threshold: Annotated[str | None, typer.Option(help="Failed rows tolerated: N or N%.")] = None,
     headers: Annotated[bool, typer.Option(help="The first row is a header.")] = True,
     separator: Annotated[str | None, typer.Option(help=", tab | ;  (default: sniffed)")] = None,
+    encoding: Annotated[str | None, typer.Option(help="CSV text encoding: latin-1, cp1252, utf-16… (default: UTF-8, or the BOM's)")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Poll with a progress bar until the import ends.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Run every step and report every row, but write no record.")] = False,
 ) -> None:
@@ -221,7 +222,7 @@ def submit(
         raise typer.Exit(2)
     code = submit_file(
         url, token, file, dataset=dataset, mode=mode, policy=policy, threshold=threshold,
-        headers=headers, separator=separator, wait=wait, dry_run=dry_run,
+        headers=headers, separator=separator, wait=wait, dry_run=dry_run, encoding=encoding,
     )
     raise typer.Exit(code)
 

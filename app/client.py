@@ -24,6 +24,7 @@ def submit_file(
     separator: str | None,
     wait: bool,
     dry_run: bool = False,
+    encoding: str | None = None,
     poll_interval: float = 0.5,
 ) -> int:
     """Upload `path`; returns the process exit code (0 ok, 1 import failed/canceled, 2 refused)."""
@@ -36,6 +37,8 @@ def submit_file(
         fields["separator"] = separator
     if dry_run:
         fields["dry_run"] = "true"
+    if encoding:
+        fields["encoding"] = encoding
     with httpx.Client(base_url=url.rstrip("/"), headers=auth, timeout=httpx.Timeout(30.0, read=300.0)) as client:
         with path.open("rb") as fh:
             resp = client.post("/imports", data=fields, files={"file": (path.name, fh)})

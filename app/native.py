@@ -30,7 +30,7 @@ from app.native_views import (
     render_result,
 )
 from app.reports import SourceRow, error_csv, source_of
-from app.spec import parse_bool, parse_mappings, parse_separator, parse_threshold
+from app.spec import parse_bool, parse_encoding, parse_mappings, parse_separator, parse_threshold
 from app.sse import live_events
 from app.uploads import Form, receive_form
 from app.urls import prepare_callback, prepare_source
@@ -89,7 +89,7 @@ def _spec_from(fields: dict[str, Any], filename: str | None) -> ImportSpec:
         headers=parse_bool(fields.get("headers"), "headers", True),
         mappings=parse_mappings(fields.get("mappings")),
         separator=parse_separator(fields.get("separator")),
-        encoding=fields.get("encoding") or None,
+        encoding=parse_encoding(fields.get("encoding")),
         sheet=fields.get("sheet") or None,
         filename=filename,
         callback_url=callback,

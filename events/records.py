@@ -25,6 +25,29 @@ def record_uuid(ticket_uuid: str, index: int) -> str:
     return f"{ticket_uuid[:24]}{index:012x}"
 
 
+def created_rows(
+    conn: sa.Connection, dataset_id: int, ticket_uuid: str, keys: Sequence[str], staged_ticket: int | None = None
+) -> dict[str, int]:
+    """Which of these keys' records this ticket created, and from which row index (read off the record id).
+
+    For insert imports: a staged row of an update or replace import carries the ticket's id too.
+    """
+    prefix = ticket_uuid[:24]
+    tables = [("records", "dataset_id", dataset_id)]
+    if staged_ticket is not None:
+        tables.append(("staged", "ticket", staged_ticket))
+    found: dict[str, int] = {}
+    for table, column, owner in tables:
+        for start in range(0, len(keys), _BATCH):
+            query = sa.text(f"SELECT key, uuid FROM {table} WHERE {column} = :owner AND key IN :keys").bindparams(
+                sa.bindparam("keys", expanding=True)
+            )
+            for key, uuid in conn.execute(query, {"owner": owner, "keys": list(keys[start : start + _BATCH])}):
+                if uuid.startswith(prefix):
+                    found[key] = int(uuid[24:], 16)
+    return found
+
+
 def _insert_rows(conn: sa.Connection, head: str, tail: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """SQLite: many rows per INSERT statement (as many as its bound-parameter limit allows).
 
