@@ -1,4 +1,4 @@
-"""The database schema (SQLAlchemy Core): tenants, datasets, tickets, the event log, records."""
+"""The database schema (SQLAlchemy Core): tenants, datasets, tickets, the event log, records, before-images."""
 
 from __future__ import annotations
 
@@ -109,6 +109,20 @@ staged = sa.Table(
     sa.Column("uuid", sa.String(36), nullable=False),
     sa.Column("data", sa.Text, nullable=False),
     sa.PrimaryKeyConstraint("ticket", "key", name="pk_staged"),
+)
+
+# What each record an import wrote held just before it (data NULL: it did not exist), written in
+# the same transaction as the write; a revert puts these back. `prev_ticket` is the record's last
+# writer before the import, restored with its values.
+before_images = sa.Table(
+    "before_images",
+    metadata,
+    sa.Column("ticket", sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("uuid", sa.String(36), nullable=True),
+    sa.Column("data", sa.Text, nullable=True),
+    sa.Column("prev_ticket", sa.BigInteger, nullable=True),
+    sa.PrimaryKeyConstraint("ticket", "key", name="pk_before_images"),
 )
 
 # Admin-batch dialect: a batch exists before its file is uploaded (POST /api/adm/import/batch).
