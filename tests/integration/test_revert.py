@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from actors import faults, revert_chunk
-from events.db import read_tx
-from events.log import read
+from actors.resume import resume
+from events.db import read_tx, write_tx
+from events.log import append, now, read, unfinished_tickets
+from events.types import RevertRequested
 from tests.support import Harness, contacts, write_csv
 from tests.support.waiting import wait_for
 
@@ -159,6 +161,25 @@ def test_a_crashed_or_redelivered_revert_chunk_changes_nothing_twice(harness: Ha
         revert_chunk.run(harness.rt, ticket, chunk)
     assert _types(harness, ticket) == types
     assert harness.records("acme") == seed
+
+
+def test_a_revert_requested_but_never_enqueued_is_found_and_finished_by_resume(harness: Harness, tmp_path: Path) -> None:
+    auth = _setup(harness)
+    ticket = _import(harness, auth, write_csv(tmp_path / "a.csv", contacts(700)))
+    with read_tx(harness.rt.engine) as conn:
+        assert ticket not in unfinished_tickets(conn)
+    view = harness.rt.view(ticket)
+    assert view is not None
+    with write_tx(harness.rt.engine) as conn:  # the request committed, then the process died before enqueueing
+        append(conn, ticket, view.seq, [RevertRequested(at=now())])
+    with read_tx(harness.rt.engine) as conn:
+        assert ticket in unfinished_tickets(conn)
+    assert ticket in resume(harness.rt)
+    done = wait_for(harness.rt, ticket, lambda v: v.state == "reverted", "the resumed revert to finish")
+    assert done.revert is not None and (done.revert.chunks, done.revert.deleted, done.revert.conflicts) == (2, 700, 0)
+    assert harness.records("acme") == {}
+    with read_tx(harness.rt.engine) as conn:
+        assert ticket not in unfinished_tickets(conn)
 
 
 def test_revert_from_the_command_line_with_and_without_force(embedded: Harness, tmp_path: Path) -> None:
