@@ -66,6 +66,32 @@ def forget(conn: sa.Connection, ticket: int) -> None:
     conn.execute(sa.text("DELETE FROM before_images WHERE ticket = :t"), {"t": ticket})
 
 
+_RESTORE = (
+    "INSERT INTO records (dataset_id, key, uuid, data, ticket) VALUES (:ds, :key, :uuid, :data, :ticket) "
+    "ON CONFLICT (dataset_id, key) DO UPDATE SET uuid = excluded.uuid, data = excluded.data, ticket = excluded.ticket"
+)
+
+
+def _put_back_pg(conn: sa.Connection, dataset_id: int, deletes: list[str], restores: list[dict[str, Any]]) -> None:
+    """PostgreSQL: a page's deletes and restores in one statement each, over binary arrays (as records.write)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if deletes:
+            cursor.execute("DELETE FROM records WHERE dataset_id = %s AND key = ANY(%b)", (dataset_id, deletes))
+        if restores:
+            cursor.execute(
+                "INSERT INTO records (dataset_id, key, uuid, data, ticket) "
+                "SELECT %s, k, u, d, t FROM unnest(%b::text[], %b::text[], %b::text[], %b::int8[]) AS x(k, u, d, t) "
+                "ON CONFLICT (dataset_id, key) DO UPDATE SET uuid = excluded.uuid, data = excluded.data, ticket = excluded.ticket",
+                (
+                    dataset_id, [r["key"] for r in restores], [r["uuid"] for r in restores],
+                    [r["data"] for r in restores], [r["ticket"] for r in restores],
+                ),
+            )
+    finally:
+        cursor.close()
+
+
 class RevertPage(NamedTuple):
     """What reverting one page of before-images did, and where the next page starts."""
 
@@ -106,6 +132,9 @@ def revert_page(
             deletes.append(key)
         else:
             restores.append({"ds": dataset_id, "key": key, "uuid": uuid, "data": data, "ticket": prev_ticket})
+    if conn.dialect.name == "postgresql":
+        _put_back_pg(conn, dataset_id, deletes, restores)
+        return RevertPage(len(deletes), len(restores), conflicts, rows[-1][0] if rows else after, more)
     for start in range(0, len(deletes), _BATCH):
         conn.execute(
             sa.text("DELETE FROM records WHERE dataset_id = :ds AND key IN :keys").bindparams(
@@ -114,11 +143,5 @@ def revert_page(
             {"ds": dataset_id, "keys": deletes[start : start + _BATCH]},
         )
     if restores:
-        conn.execute(
-            sa.text(
-                "INSERT INTO records (dataset_id, key, uuid, data, ticket) VALUES (:ds, :key, :uuid, :data, :ticket) "
-                "ON CONFLICT (dataset_id, key) DO UPDATE SET uuid = excluded.uuid, data = excluded.data, ticket = excluded.ticket"
-            ),
-            restores,
-        )
+        conn.execute(sa.text(_RESTORE), restores)
     return RevertPage(len(deletes), len(restores), conflicts, rows[-1][0] if rows else after, more)
