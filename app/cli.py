@@ -1,4 +1,4 @@
-"""The `importer` command line: serve, worker, tenants, datasets, submit, events, resume, db."""
+"""The `importer` command line: serve, worker, tenants, datasets, submit, revert, events, resume, db."""
 
 from __future__ import annotations
 
@@ -225,6 +225,23 @@ def submit(
         headers=headers, separator=separator, wait=wait, dry_run=dry_run, encoding=encoding,
     )
     raise typer.Exit(code)
+
+
+@cli.command()
+def revert(
+    ticket: Annotated[int, typer.Argument(help="The import to undo.")],
+    url: Annotated[str, typer.Option(envvar="IMPORTER_URL", help="Service URL.")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="IMPORTER_TOKEN", help="Native API token.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Also undo records a later import changed since.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the revert is done and print its counts.")] = False,
+) -> None:
+    """Undo a completed import: delete the records it created, put back the ones it changed (exit 2 if refused)."""
+    from app.client import revert_import
+
+    if not token:
+        typer.echo("error: pass --token or set IMPORTER_TOKEN", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(revert_import(url, token, ticket, force=force, wait=wait))
 
 
 def main() -> None:

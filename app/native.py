@@ -230,6 +230,19 @@ class NativeImports(Controller):
         return render_import(service.cancel_import(runtime(request), tenant, ticket))
 
 
+    @post("/{ticket:int}/revert", status_code=202, sync_to_thread=True, responses=ERROR_RESPONSES,
+          summary="Undo a completed import: delete what it created, put back what it changed")
+    def revert(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: TenantRow,
+        ticket: int,
+        force: bool = Parameter(default=False, description="also undo records that a later import changed since"),
+    ) -> Response[ImportOut]:
+        view = service.revert_import(runtime(request), tenant, ticket, force=force)
+        return Response(render_import(view), status_code=202, headers={"Location": f"/imports/{ticket}"})
+
+
 class NativeDatasets(Controller):
     """Datasets: define (PUT), read, and page through records."""
 

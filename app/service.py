@@ -1,4 +1,4 @@
-"""The service layer: start, cancel and look up imports; every front door goes through here."""
+"""The service layer: start, cancel, revert and look up imports; every front door goes through here."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from actors.runtime import Runtime
 from app import ratelimit
 from app.errors import BadRequest, Conflict, NotFound, Unavailable
 from app.uploads import UploadedFile
-from events import catalog, records
+from events import before_images, catalog, records
 from events import log as event_log
 from events.catalog import DatasetRow, TenantRow, TicketRow
 from events.datasets import RowValidator, SchemaError
@@ -22,7 +22,15 @@ from events.db import read_tx, write_tx
 from events.log import now
 from events.mapping import resolve_columns
 from events.projections import ImportView
-from events.types import Event, FileRefused, FileStored, ImportCanceled, ImportRequested, ImportSpec
+from events.types import (
+    Event,
+    FileRefused,
+    FileStored,
+    ImportCanceled,
+    ImportRequested,
+    ImportSpec,
+    RevertRequested,
+)
 
 logger = logging.getLogger("importer.service")
 
@@ -199,6 +207,38 @@ def cancel_import(rt: Runtime, tenant: TenantRow, ticket_id: int, reason: str = 
     retry_conflicts(attempt)
     _drive_after_commit(rt, ticket_id)
     return find_ticket(rt, tenant, ticket_id)[1]
+
+
+def revert_import(rt: Runtime, tenant: TenantRow, ticket_id: int, *, force: bool = False) -> ImportView:
+    """Start undoing a completed import (its chunks revert in the background); 409 when it cannot be."""
+
+    def attempt() -> ImportView:
+        _, view = find_ticket(rt, tenant, ticket_id)
+        refusal = _revert_refusal(view)
+        with write_tx(rt.engine) as conn:
+            if refusal is None and view.created + view.updated and not before_images.count(conn, ticket_id):
+                refusal = "it predates revert support: no before-images were kept", "not_revertible"
+            if refusal is not None:
+                raise Conflict(f"import {ticket_id} cannot be reverted: {refusal[0]}", code=refusal[1])
+            event_log.append(conn, ticket_id, view.seq, [RevertRequested(at=now(), force=force)])
+        return view
+
+    retry_conflicts(attempt)
+    _drive_after_commit(rt, ticket_id)
+    return find_ticket(rt, tenant, ticket_id)[1]
+
+
+def _revert_refusal(view: ImportView) -> tuple[str, str] | None:
+    """Why this import cannot be reverted now (the sentence and the error code), or None."""
+    if view.state == "reverted":
+        return "it was already reverted", "already_reverted"
+    if view.revert is not None:
+        return "its revert is already under way", "already_reverting"
+    if view.spec is not None and view.spec.dry_run:
+        return "it was a dry run and wrote no record", "dry_run"
+    if view.state != "completed":
+        return f"only a completed import can be reverted, and this one is {view.state}", "not_completed"
+    return None
 
 
 def _drive_after_commit(rt: Runtime, ticket: int) -> None:

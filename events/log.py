@@ -13,8 +13,8 @@ from events.tables import events, tickets
 from events.types import (
     TERMINAL_TYPES,
     AnyEvent,
-    ChunkApplied,
     Event,
+    chunk_slot,
     decode_event,
     encode_event,
     event_type,
@@ -50,7 +50,7 @@ def append(conn: sa.Connection, ticket: int, expected_seq: int, new: Sequence[Ev
                 "ticket": ticket,
                 "seq": seq,
                 "type": event_type(ev),
-                "chunk": ev.chunk if isinstance(ev, ChunkApplied) else None,
+                "chunk": chunk_slot(event_type(ev), getattr(ev, "chunk", None)),
                 "at": ev.at,
                 "body": encode_event(ev),
             }
@@ -82,7 +82,7 @@ def last_seq(conn: sa.Connection, ticket: int) -> int:
 
 
 def unfinished_tickets(conn: sa.Connection) -> list[int]:
-    """Tickets the log shows unfinished: no terminal event yet, or a callback not yet settled."""
+    """Tickets the log shows unfinished: no terminal event yet, a callback not yet settled, a revert under way."""
     terminal = sa.select(events.c.ticket).where(events.c.type.in_(TERMINAL_TYPES))
     last_settled = (
         sa.select(events.c.ticket, sa.func.max(events.c.seq).label("seq"))
@@ -103,7 +103,11 @@ def unfinished_tickets(conn: sa.Connection) -> list[int]:
         )
     ).scalars()
     staged = conn.execute(sa.text("SELECT DISTINCT ticket FROM staged")).scalars()
-    return sorted({*open_ids, *callbacks, *staged})
+    reverted = sa.select(events.c.ticket).where(events.c.type == "import_reverted")
+    reverting = conn.execute(
+        sa.select(events.c.ticket).where(events.c.type == "revert_requested", events.c.ticket.not_in(reverted))
+    ).scalars()
+    return sorted({*open_ids, *callbacks, *staged, *reverting})
 
 
 def last_activity(conn: sa.Connection, ids: Iterable[int]) -> dict[int, datetime]:

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
+from events import before_images
 from events.decisions import Write
 
 _json = msgspec.json.Encoder()
@@ -115,9 +116,11 @@ _UPSERT_STAGED = (
 def write(
     conn: sa.Connection, dataset_id: int, ticket: int, ticket_uuid: str, writes: Sequence[Write], *, staged: bool
 ) -> None:
-    """Carry out a chunk's writes, to the records or (atomic) to the ticket's staging."""
+    """Carry out a chunk's writes, to the records (keeping their before-images) or (atomic) to the ticket's staging."""
     if not writes:
         return
+    if not staged:
+        before_images.keep(conn, dataset_id, ticket, [w.key for w in writes])
     encode = _json.encode
     if conn.dialect.name == "postgresql":
         _write_pg(conn, dataset_id, ticket, ticket_uuid, writes, staged=staged)
@@ -163,7 +166,8 @@ def _write_pg(
 
 
 def merge_staged(conn: sa.Connection, dataset_id: int, ticket: int) -> int:
-    """Move an atomic import's staged rows into the dataset; returns how many."""
+    """Move an atomic import's staged rows into the dataset (keeping their before-images); returns how many."""
+    before_images.keep_staged(conn, dataset_id, ticket)
     result = conn.execute(
         sa.text(
             "INSERT INTO records (dataset_id, key, uuid, data, ticket) "

@@ -1,4 +1,5 @@
-"""The database schema (SQLAlchemy Core): tenants, credentials, datasets, tickets, the event log, records.
+"""The database schema (SQLAlchemy Core): tenants, credentials, datasets, tickets, the event log,
+records, before-images.
 
 Changing anything here is a schema change: add a migration under events/migrations/versions/.
 The app's typed catalog rows (events/catalog_models.py) are mapped over these same tables.
@@ -134,6 +135,20 @@ staged = sa.Table(
     sa.Column("uuid", sa.String(36), nullable=False),
     sa.Column("data", sa.Text, nullable=False),
     sa.PrimaryKeyConstraint("ticket", "key", name="pk_staged"),
+)
+
+# What each record an import wrote held just before it (data NULL: it did not exist), written in
+# the same transaction as the write; a revert puts these back. `prev_ticket` is the record's last
+# writer before the import, restored with its values.
+before_images = sa.Table(
+    "before_images",
+    metadata,
+    sa.Column("ticket", sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("uuid", sa.String(36), nullable=True),
+    sa.Column("data", sa.Text, nullable=True),
+    sa.Column("prev_ticket", sa.BigInteger, nullable=True),
+    sa.PrimaryKeyConstraint("ticket", "key", name="pk_before_images"),
 )
 
 # Admin-batch dialect: a batch exists before its file is uploaded (POST /api/adm/import/batch).

@@ -154,6 +154,26 @@ class FileRemoved(Event, tag="file_removed", frozen=True):
     blob: str
 
 
+class RevertRequested(Event, tag="revert_requested", frozen=True):
+    """The caller asked to undo a completed import; `force` also undoes records changed since."""
+
+    force: bool = False
+
+
+class RevertChunkApplied(Event, tag="revert_chunk_applied", frozen=True):
+    """One chunk of the revert committed with its record changes; the next starts after `last_key`."""
+
+    chunk: int
+    deleted: int
+    restored: int
+    conflicts: int
+    last_key: str | None = None
+
+
+class ImportReverted(Event, tag="import_reverted", frozen=True):
+    """Every before-image is put back (or counted a conflict): the import is undone."""
+
+
 AnyEvent = (
     ImportRequested
     | DownloadAttempted
@@ -171,6 +191,9 @@ AnyEvent = (
     | WebhookAbandoned
     | WebhookRedeliveryRequested
     | FileRemoved
+    | RevertRequested
+    | RevertChunkApplied
+    | ImportReverted
 )
 
 TERMINAL_TYPES = frozenset({"import_completed", "import_failed", "import_canceled"})
@@ -187,6 +210,18 @@ def encode_event(event: Event) -> bytes:
 def decode_event(data: bytes | str) -> AnyEvent:
     """Parse an event from its stored JSON form."""
     return _decoder.decode(data)
+
+
+def chunk_slot(kind: str, chunk: int | None) -> int | None:
+    """The event's value in the log's unique (ticket, chunk) column: applied chunks count up from 0,
+    reverted chunks down from -1, so each commits at most once."""
+    if chunk is None:
+        return None
+    if kind == "chunk_applied":
+        return chunk
+    if kind == "revert_chunk_applied":
+        return -1 - chunk
+    return None
 
 
 def event_type(event: Event) -> str:

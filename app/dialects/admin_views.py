@@ -21,6 +21,7 @@ from events.types import OUTCOME_NAMES
 ENTRY_STATUS = {code: name.capitalize() for code, name in OUTCOME_NAMES.items()}
 BATCH_STATUS = {
     "accepted": "Queued", "processing": "Processing", "completed": "Completed", "failed": "Failed", "canceled": "Canceled",
+    "reverted": "Completed",  # undone since through the native API; the batch itself completed
 }
 RESULT_COLUMNS = ("ImportStatus", "ImportError")
 
@@ -117,7 +118,7 @@ def render_entries(
         unchangedRows=view.unchanged if view is not None else 0,
         failedRows=view.failed if view is not None else 0,
         skippedRows=view.skipped if view is not None else 0,
-        failureReason=view.reason if view is not None and view.state != "completed" else None,
+        failureReason=view.reason if view is not None and view.state not in ("completed", "reverted") else None,
         page=page,
         pageSize=page_size,
         totalCount=total,

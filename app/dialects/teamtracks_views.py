@@ -75,7 +75,7 @@ def render_job(view: ImportView) -> Iterator[bytes]:
         _encode(TeamTracksJobError(r.line or 0, r.error or "row failed"))
         for r in iter_results(view, frozenset({"f"}))
     )
-    if view.state != "completed" and view.reason:
+    if view.state not in ("completed", "reverted") and view.reason:
         whole = _encode(TeamTracksJobError(0, view.reason))
         errors = _chain(errors, whole)
     yield from joined(errors)

@@ -90,7 +90,7 @@ class ThalamusErrors(msgspec.Struct):
 
 def thalamus_state(view: ImportView) -> str:
     """PROCESSING until the end; FINISHED, FINISHED_WITH_ERRORS (failed rows), ERROR or CANCELED."""
-    if view.state == "completed":
+    if view.state in ("completed", "reverted"):
         return "FINISHED_WITH_ERRORS" if view.failed else "FINISHED"
     if view.state == "failed":
         return "ERROR"
