@@ -217,7 +217,10 @@ def revert_import(rt: Runtime, tenant: TenantRow, ticket_id: int, *, force: bool
         refusal = _revert_refusal(view)
         with write_tx(rt.engine) as conn:
             if refusal is None and view.created + view.updated and not before_images.count(conn, ticket_id):
-                refusal = "it predates revert support: no before-images were kept", "not_revertible"
+                refusal = (
+                    "its before-images are gone (removed with its file after the retention period, or it predates revert support)",
+                    "not_revertible",
+                )
             if refusal is not None:
                 raise Conflict(f"import {ticket_id} cannot be reverted: {refusal[0]}", code=refusal[1])
             event_log.append(conn, ticket_id, view.seq, [RevertRequested(at=now(), force=force)])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from actors import faults, revert_chunk
+from actors.remove_expired import remove_expired
 from actors.resume import resume
+from events import before_images
 from events.db import read_tx, write_tx
 from events.log import append, now, read, unfinished_tickets
 from events.types import RevertRequested
@@ -204,3 +207,21 @@ def test_revert_from_the_command_line_with_and_without_force(embedded: Harness, 
         assert set(embedded.records("acme")) == {_key(i) for i in range(5)}
         again = CliRunner().invoke(cli, ["revert", str(plain)], env=env)
         assert again.exit_code == 2 and "409" in again.output and "already reverted" in again.output
+
+
+def test_once_retention_removes_the_file_the_before_images_go_too_and_revert_is_refused(
+    embedded: Harness, tmp_path: Path
+) -> None:
+    """Before-images are about one copy of every record an import touched: they are kept as long as
+    the import's file (IMPORTER_BLOB_RETENTION_HOURS), not forever."""
+    auth = _setup(embedded)
+    ticket = _import(embedded, auth, write_csv(tmp_path / "a.csv", contacts(30)))
+    with read_tx(embedded.rt.engine) as conn:
+        assert before_images.count(conn, ticket) == 30
+    later = datetime.now(UTC) + timedelta(hours=embedded.settings.blob_retention_hours + 1)
+    assert remove_expired(embedded.rt, at=later) == [ticket]
+    with read_tx(embedded.rt.engine) as conn:
+        assert before_images.count(conn, ticket) == 0
+    refused = embedded.client.post(f"/imports/{ticket}/revert", headers=auth)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_revertible", refused.text
+    assert len(embedded.records("acme")) == 30  # nothing was undone
