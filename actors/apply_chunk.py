@@ -1,12 +1,12 @@
-"""Step `apply_chunk`: validate one staged chunk, write it and record ChunkApplied in one transaction."""
+"""Step `apply_chunk`: validate one parsed chunk, write it and record ChunkApplied in one transaction."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from actors import faults
+from actors.chunks import ParsedChunk, chunk_key, decode_chunk
 from actors.errors import StepFailed
-from actors.staging import StagedChunk, chunk_key, decode_chunk
 from events import catalog, locks, records
 from events import log as event_log
 from events.datasets import KeyReader, RowValidator, ValidRow
@@ -85,16 +85,16 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
     faults.hit("apply_chunk", "after_drive", chunk)
 
 
-def _staged(rt: Runtime, ticket_uuid: str, chunk: int) -> StagedChunk:
-    """A staged chunk, or StepFailed when it is gone."""
+def _staged(rt: Runtime, ticket_uuid: str, chunk: int) -> ParsedChunk:
+    """A parsed chunk, or StepFailed when it is gone."""
     try:
         return decode_chunk(rt.blobs.read_bytes(chunk_key(ticket_uuid, chunk)))
     except FileNotFoundError:
-        raise StepFailed(f"staged chunk {chunk} is missing; the file must be parsed again") from None
+        raise StepFailed(f"parsed chunk {chunk} is missing; the file must be parsed again") from None
 
 
 def _creating_lines(rt: Runtime, ticket_uuid: str, chunk: int, first: int, created: dict[str, int]) -> dict[str, int]:
-    """The line of each row (by index) that created a key in an earlier chunk, read off its staged chunk.
+    """The line of each row (by index) that created a key in an earlier chunk, read off its parsed chunk.
 
     Every chunk but the last holds the same number of rows, so a row's chunk follows from its index.
     """

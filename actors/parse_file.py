@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from actors import faults
+from actors.chunks import ParsedChunk, ParsedRow, chunk_key, encode_chunk
 from actors.errors import StepFailed
 from actors.readers import BadRow, FileInfo, ReaderError, inspect_file, read_rows
-from actors.staging import StagedChunk, StagedRow, chunk_key, encode_chunk
 from events import catalog
 from events import log as event_log
 from events.datasets import RowValidator, SchemaError
@@ -64,17 +64,17 @@ def _stage(rt: Runtime, ticket_uuid: str, path: Path, info: FileInfo, spec: Impo
     """Write the file's data rows as chunks; returns (rows, chunks)."""
     size = rt.settings.chunk_size
     total = chunks = 0
-    batch: list[StagedRow] = []
+    batch: list[ParsedRow] = []
     for staged in _project(read_rows(path, info, max_unpacked_bytes=rt.settings.max_unpacked_bytes), spec, columns, info.format):
         batch.append(staged)
         if len(batch) == size:
-            rt.blobs.write_bytes(chunk_key(ticket_uuid, chunks), encode_chunk(StagedChunk(total, batch)))
+            rt.blobs.write_bytes(chunk_key(ticket_uuid, chunks), encode_chunk(ParsedChunk(total, batch)))
             total += len(batch)
             chunks += 1
             batch = []
             faults.hit("parse_file", "staged", chunks)
     if batch:
-        rt.blobs.write_bytes(chunk_key(ticket_uuid, chunks), encode_chunk(StagedChunk(total, batch)))
+        rt.blobs.write_bytes(chunk_key(ticket_uuid, chunks), encode_chunk(ParsedChunk(total, batch)))
         total += len(batch)
         chunks += 1
     return total, chunks
@@ -82,7 +82,7 @@ def _stage(rt: Runtime, ticket_uuid: str, path: Path, info: FileInfo, spec: Impo
 
 def _project(
     rows: Iterator[tuple[int, list[str | None]] | BadRow], spec: ImportSpec, columns: Columns, fmt: str
-) -> Iterator[StagedRow]:
+) -> Iterator[ParsedRow]:
     """Each data row as (line, cells for the mapped fields) or (line, what is wrong with it)."""
     indices = columns.indices
     width = columns.width

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from actors.chunks import chunks_prefix
 from actors.retry import retry_conflicts
 from actors.runtime import Runtime
-from actors.staging import chunks_prefix
 from events import before_images
 from events import log as event_log
 from events.db import read_tx, write_tx

@@ -19,7 +19,7 @@ from events import catalog
 from events.db import make_engine, read_tx
 from events.flow import Step, next_step
 from events.projections import ImportView
-from events.views import ViewCache
+from events.view_cache import ViewCache
 
 if TYPE_CHECKING:
     from actors.worker_process import WorkerProcess

@@ -17,7 +17,7 @@ from app import service
 from app.auth import native_tenant, runtime
 from app.concurrency import in_thread
 from app.errors import BadRequest, Conflict, NotFound
-from app.native_views import (
+from app.native_bodies import (
     CSV_REPORT,
     ERROR_RESPONSES,
     OUTCOME_CODES,

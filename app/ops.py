@@ -16,7 +16,7 @@ from actors.retry import retry_conflicts
 from actors.runtime import Runtime
 from app.auth import bearer_token, by_token, runtime
 from app.errors import BadRequest, Conflict, NotFound, Unauthorized
-from app.native_views import ERROR_RESPONSES
+from app.native_bodies import ERROR_RESPONSES
 from app.sse import last_event_id, live_events
 from app.tenants import hash_secret, new_webhook_secret, rotate_credentials
 from events import catalog, catalog_models

@@ -21,7 +21,7 @@ from events.types import (
 )
 
 
-class Conflict(Exception):
+class StaleSeq(Exception):
     """Someone appended to the ticket's log first; re-read and decide again."""
 
 
@@ -40,7 +40,7 @@ def now() -> datetime:
 
 
 def append(conn: sa.Connection, ticket: int, expected_seq: int, new: Sequence[Event]) -> int:
-    """Append events after `expected_seq`; raise Conflict if the log moved on. Returns the last seq."""
+    """Append events after `expected_seq`; raise StaleSeq if the log moved on. Returns the last seq."""
     rows = []
     seq = expected_seq
     for ev in new:
@@ -61,7 +61,7 @@ def append(conn: sa.Connection, ticket: int, expected_seq: int, new: Sequence[Ev
         with conn.begin_nested():
             conn.execute(events.insert(), rows)
     except IntegrityError as exc:
-        raise Conflict(f"ticket {ticket}: log moved past seq {expected_seq}") from exc
+        raise StaleSeq(f"ticket {ticket}: log moved past seq {expected_seq}") from exc
     return seq
 
 

@@ -17,7 +17,7 @@ from actors.runtime import Runtime
 from app import service
 from app.auth import bearer_token, by_token, runtime
 from app.concurrency import in_thread
-from app.dialects.admin_views import (
+from app.dialects.admin_bodies import (
     AdminBatchCreated,
     AdminCommandResponse,
     AdminImportEntries,

@@ -16,7 +16,7 @@ from app import service
 from app.auth import by_pair, runtime
 from app.concurrency import in_thread
 from app.dialects.shared import error_specs
-from app.dialects.thalamus_views import ImportFile, ThalamusErrors, errors_body, render_import
+from app.dialects.thalamus_bodies import ImportFile, ThalamusErrors, errors_body, render_import
 from app.errors import ApiError, classify, validation_text
 from app.uploads import receive_form
 from events.catalog import TenantRow, TicketRow

@@ -16,7 +16,7 @@ from app import service
 from app.auth import by_pair, runtime
 from app.concurrency import in_thread
 from app.dialects.shared import error_specs
-from app.dialects.yesmail_views import (
+from app.dialects.yesmail_bodies import (
     YesmailAsyncResults,
     YesmailError,
     YesmailSchema,

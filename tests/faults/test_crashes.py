@@ -19,7 +19,7 @@ from app.wiring import make_runtime
 from events import log as event_log
 from events.db import make_engine
 from events.flow import PARSE, WEBHOOK, Step
-from events.log import Conflict
+from events.log import StaleSeq
 from tests.support import (
     Scaled,
     check_exactly_once,
@@ -199,7 +199,7 @@ def test_two_workers_racing_for_the_same_chunk_one_applies_the_other_is_a_no_op(
         def counting_append(conn: Any, t: int, seq: int, new: Any) -> int:
             try:
                 return append(conn, t, seq, new)
-            except Conflict:
+            except StaleSeq:
                 conflicts.append(t)
                 raise
 

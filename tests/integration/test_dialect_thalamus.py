@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from app.dialects.thalamus_views import render_import
+from app.dialects.thalamus_bodies import render_import
 from events import catalog
 from events.catalog import TicketRow
 from events.db import read_tx

@@ -23,7 +23,7 @@ from actors.runtime import Runtime
 from actors.settings import load_settings
 from app.main import create_app
 from app.ops import OPS_TENANT, issue_operator_token
-from app.ops_views import failed_webhooks, history, served_by_service, timeline, verify_views
+from app.ops_listings import failed_webhooks, history, served_by_service, timeline, verify_views
 from app.tenants import create_tenant
 from app.wiring import make_runtime
 from events import catalog

@@ -19,7 +19,7 @@ from events import log as event_log
 from events.db import read_tx
 from events.projections import ImportView, apply, fold_stored
 from events.types import AnyEvent, ChunkApplied, event_type
-from events.views import ViewCache
+from events.view_cache import ViewCache
 
 Served = Callable[[int], dict[str, Any] | None]
 PAGE = 500
