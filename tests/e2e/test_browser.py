@@ -61,6 +61,9 @@ def test_the_import_page_follows_a_real_import_to_100_percent(
     )
     assert counts["total"] == "150000" and counts["created"] == str(final["rows"]["created"]) and counts["failed"] == "16"
     assert browser.evaluate("document.querySelector('#pct').textContent") == "100%"
+    # the badge follows the status; the timeline and the live marker follow the event stream a beat later
+    browser.wait_for("document.querySelector('#timeline').innerText.includes('Completed') && "
+                     "document.querySelector('#live').textContent === 'finished'")
     timeline = browser.evaluate("document.querySelector('#timeline').innerText")
     assert "Completed" in timeline and timeline.count("Chunk applied") == 30
     assert "line 2" in browser.evaluate("document.querySelector('#failures').innerText")
