@@ -60,6 +60,7 @@ def test_the_typed_rows_are_mapped_over_the_core_tables_and_add_none() -> None:
     assert catalog_models.CatalogModel.metadata is tables.metadata
     assert set(tables.metadata.tables) == {
         "tenants", "credentials", "retired_credentials", "datasets", "tickets", "events", "records", "staged", "batches",
+        "before_images",
     }
 
 
