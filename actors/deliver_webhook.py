@@ -90,7 +90,7 @@ def _attempt(rt: Runtime, ticket: int) -> None:
     with read_tx(rt.engine) as conn:
         tenant = catalog.get_tenant(conn, row.tenant_id)
     assert tenant is not None
-    url = view.spec.callback_url
+    url = row.secret_callback or view.spec.callback_url  # the log holds it redacted
     body = render_body(view, row, rt.settings.public_url.rstrip("/"))
     msg_id = webhook_id(view)
     number = view.webhook.attempts + 1

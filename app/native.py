@@ -14,6 +14,8 @@ from app import service
 from app.auth import native_tenant, runtime
 from app.concurrency import in_thread
 from app.errors import BadRequest, NotFound
+from app.json_body import JSON_BODY_LIMIT, auth_then_json, check_depth, small_body
+from app.names import identifier_problem
 from app.native_views import ERROR_RESPONSES, OUTCOME_CODES, ImportOut, render_import, render_result
 from app.spec import parse_bool, parse_mappings, parse_separator, parse_threshold
 from app.uploads import Form, receive_form
@@ -28,6 +30,7 @@ from events.projections import iter_results
 from events.types import ImportSpec
 
 MODES = ("insert", "update", "replace", "ignore")
+MAX_OFFSET = 2**53  # far past any file's rows; islice (and JSON numbers) stop at 2**63 - 1
 POLICIES = ("atomic", "partial")
 
 
@@ -94,7 +97,8 @@ class NativeImports(Controller):
         dedup = f"idem:{idem}" if idem else None
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("application/json"):
-            body = await request.body()
+            body = await small_body(request)
+            check_depth(body)
             try:
                 req = msgspec.json.decode(body, type=ImportRequest)
             except msgspec.ValidationError as exc:
@@ -142,7 +146,7 @@ class NativeImports(Controller):
         request: Request[Any, Any, Any],
         tenant: TenantRow,
         ticket: int,
-        offset: int = Parameter(default=0, ge=0),
+        offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
         limit: int = Parameter(default=100, ge=1, le=10_000),
         outcome: str | None = Parameter(default=None, description="created|updated|unchanged|ignored|failed|skipped"),
     ) -> dict[str, Any]:
@@ -175,7 +179,8 @@ class NativeDatasets(Controller):
     tags = ["native"]
     dependencies = {"tenant": Provide(native_tenant, sync_to_thread=True)}
 
-    @put("/{name:str}", sync_to_thread=True, summary="Create or redefine a dataset", responses=ERROR_RESPONSES)
+    @put("/{name:str}", sync_to_thread=True, summary="Create or redefine a dataset", responses=ERROR_RESPONSES,
+         before_request=auth_then_json(native_tenant), request_max_body_size=JSON_BODY_LIMIT)
     def put_dataset(self, request: Request[Any, Any, Any], tenant: TenantRow, name: str, data: dict[str, Any]) -> Response[dict[str, Any]]:
         _check_name(name)
         try:
@@ -212,8 +217,8 @@ class NativeDatasets(Controller):
 
 
 def _check_name(name: str) -> None:
-    if not name or len(name) > 200 or not all(ch.isalnum() or ch in "-_." for ch in name):
-        raise BadRequest("dataset names use letters, digits, '-', '_' and '.', up to 200 characters", field="name")
+    if (problem := identifier_problem(name)) is not None:
+        raise BadRequest(f"dataset {problem}", field="name")
 
 
 __all__ = ["NativeDatasets", "NativeImports", "NotFound"]

@@ -14,7 +14,7 @@ from litestar.response import ServerSentEvent
 
 from actors.runtime import Runtime, retry_conflicts
 from app.auth import bearer_token, by_token, runtime
-from app.errors import Conflict, NotFound, Unauthorized
+from app.errors import BadRequest, Conflict, NotFound, Unauthorized
 from app.tenants import hash_secret, new_webhook_secret
 from events import catalog
 from events import log as event_log
@@ -27,6 +27,7 @@ from events.types import WebhookRedeliveryRequested
 
 OPS_TENANT = "__ops__"  # reserved tenant holding the operator credential (tenant_id is NOT NULL)
 OPS_DIALECT = "ops"
+MAX_SEQ = 2**31 - 1  # events.seq is a 32-bit column on PostgreSQL
 
 
 def issue_operator_token(conn: sa.Connection) -> str:
@@ -141,11 +142,15 @@ def _ticket_row(rt: Runtime, ticket: int) -> catalog.TicketRow:
 
 
 def _last_event_id(request: Request[Any, Any, Any]) -> int:
+    """Resume after this seq (Last-Event-ID, else ?after=); unreadable means 0, too large for a seq is a 400."""
     raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
     try:
-        return max(0, int(raw))
+        seq = max(0, int(raw))
     except ValueError:
         return 0
+    if seq > MAX_SEQ:
+        raise BadRequest(f"Last-Event-ID / after must be a seq between 0 and {MAX_SEQ}", field="after")
+    return seq
 
 
 class OpsImports(Controller):

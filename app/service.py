@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import uuid as uuidlib
 
+import msgspec
 from sqlalchemy.exc import IntegrityError
 
+from actors.net import redact
 from actors.readers import ReaderError, inspect_file
 from actors.runtime import Runtime, retry_conflicts
 from app import ratelimit
@@ -84,6 +86,10 @@ def start_import(
             upload.path.unlink(missing_ok=True)
         raise
     ticket_uuid = str(uuidlib.uuid4())
+    secret_callback = None
+    if spec.callback_url and (shown := redact(spec.callback_url)) != spec.callback_url:
+        # The log (and every view and export of it) carries the redacted form; the delivery uses this.
+        secret_callback, spec = spec.callback_url, msgspec.structs.replace(spec, callback_url=shown)
 
     def attempt() -> tuple[int, bool]:
         with write_tx(rt.engine) as conn:
@@ -96,6 +102,7 @@ def start_import(
             ticket = catalog.insert_ticket(
                 conn, uuid=ticket_uuid, tenant_id=tenant.id, dataset_id=dataset.id, dialect=spec.dialect,
                 dedup_key=dedup_key, has_callback=bool(spec.callback_url), secret_uri=secret_uri, at=at,
+                secret_callback=secret_callback,
             )
             new: list[Event] = [ImportRequested(at=at, tenant=tenant.name, spec=spec, uuid=ticket_uuid)]
             if upload is not None and fmt is not None:

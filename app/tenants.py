@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.names import identifier_problem
 from events.catalog import TenantRow, get_tenant, tenant_by_name
 from events.log import now
 from events.tables import credentials, tenants
@@ -41,8 +42,8 @@ def _add(conn: sa.Connection, tenant_id: int, dialect: str, ident: str | None, s
 
 def create_tenant(conn: sa.Connection, name: str) -> dict[str, Any]:
     """Create a tenant with one credential per dialect; returns them (the only time secrets are shown)."""
-    if not name.strip() or name != name.strip():
-        raise ValueError(f"tenant name {name!r} is empty or has surrounding spaces")
+    if (problem := identifier_problem(name)) is not None:
+        raise ValueError(f"tenant {problem}")
     if name.startswith("__"):
         raise ValueError(f"tenant name {name!r} is reserved: names starting with '__' belong to the service")
     if tenant_by_name(conn, name) is not None:

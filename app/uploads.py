@@ -140,21 +140,21 @@ async def receive_form(
             except UnicodeDecodeError:
                 raise BadRequest(f"form field {current.get('name')!r} is not UTF-8 text") from None
 
-    parser = MultipartParser(
-        params[b"boundary"],
-        {
-            "on_part_begin": on_part_begin,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-        },
-        max_header_count=16,
-    )
     received = 0
-    try:
+    try:  # the parser refuses a boundary over 256 characters in its constructor
+        parser = MultipartParser(
+            params[b"boundary"],
+            {
+                "on_part_begin": on_part_begin,
+                "on_part_data": on_part_data,
+                "on_part_end": on_part_end,
+                "on_header_field": on_header_field,
+                "on_header_value": on_header_value,
+                "on_header_end": on_header_end,
+                "on_headers_finished": on_headers_finished,
+            },
+            max_header_count=16,
+        )
         async for chunk in request.stream():
             received += len(chunk)
             if received > max_bytes + _OVERHEAD:

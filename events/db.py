@@ -28,9 +28,22 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
         with engine.begin() as conn:  # several processes may start on a new database at once
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(7319001)"))
             metadata.create_all(conn)
+            _add_new_columns(conn)
         return engine
-    metadata.create_all(engine)
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        _add_new_columns(conn)
     return engine
+
+
+def _add_new_columns(conn: sa.Connection) -> None:
+    """Nullable columns added since the database was created (create_all adds only whole tables)."""
+    inspector = sa.inspect(conn)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have and column.nullable:
+                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(conn.dialect)}"))
 
 
 def _tune_sqlite(engine: sa.Engine) -> None:

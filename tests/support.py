@@ -123,6 +123,17 @@ class Harness:
             time.sleep(0.02)
         raise AssertionError(f"ticket {ticket} did not finish in {timeout}s; last view: {view}")
 
+    def batch_ticket(self, tenant: str, batch: str) -> int:
+        """The ticket of an admin batch's upload."""
+        from events.db import read_tx
+
+        with read_tx(self.rt.engine) as conn:
+            t = catalog.tenant_by_name(conn, tenant)
+            assert t is not None
+            row = catalog.ticket_by_dedup(conn, t.id, f"batch:{batch}")
+        assert row is not None, f"batch {batch} has no upload"
+        return row.id
+
     def records(self, tenant: str, dataset: str = "contacts") -> dict[str, dict[str, Any]]:
         """A dataset's records by key (read straight from the database)."""
         from events.db import read_tx

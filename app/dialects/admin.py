@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid as uuidlib
 from typing import Annotated, Any
 
@@ -28,6 +29,7 @@ from app.dialects.admin_views import (
     result_csv,
 )
 from app.errors import BadRequest, NotFound, Unauthorized
+from app.json_body import JSON_BODY_LIMIT, auth_then_json
 from app.uploads import receive_form
 from events import catalog
 from events.catalog import TenantRow
@@ -36,6 +38,8 @@ from events.log import now
 from events.projections import ImportView
 from events.tables import batches
 from events.types import ImportSpec
+
+logger = logging.getLogger("importer.admin")
 
 DIALECT = "admin"
 TYPES = {
@@ -161,7 +165,8 @@ class AdminImports(Controller):
     exception_handlers = {Exception: admin_error}
 
     @post(["/adm/import/batch", "/admin/importBatches"], status_code=200, summary="Create an import batch",
-          responses=error_responses(400, 401))
+          responses=error_responses(400, 401), before_request=auth_then_json(admin_tenant),
+          request_max_body_size=JSON_BODY_LIMIT)
     async def create_batch(
         self,
         request: Request[Any, Any, Any],
@@ -277,8 +282,11 @@ class AdminImports(Controller):
                 inspect_file, path, separator=read.separator, encoding=read.encoding, sheet=read.sheet,
                 max_unpacked_bytes=budget,
             )
-        except (ReaderError, OSError) as exc:
+        except ReaderError as exc:
             raise BadRequest(f"The result file cannot be produced: {exc}") from None
+        except OSError:  # the blob was removed: say so, without the server's path
+            logger.warning("batch %s: result file unavailable, its source blob is gone", batch.id, exc_info=True)
+            raise BadRequest(f"The result file cannot be produced: batch {batch.id}'s uploaded file is no longer stored.") from None
         return Stream(
             result_csv(view, read_rows(path, info, max_unpacked_bytes=budget)),
             media_type="text/csv; charset=utf-8",

@@ -17,6 +17,7 @@ from app.auth import by_pair, runtime
 from app.concurrency import in_thread
 from app.dialects.thalamus_views import ImportFile, ThalamusErrors, errors_body, render_import
 from app.errors import ApiError, classify, validation_text
+from app.names import display_name_problem
 from app.uploads import receive_form
 from events.catalog import TenantRow, TicketRow
 from events.db import read_tx
@@ -164,6 +165,8 @@ def _name(query: str | None, request: Request[Any, Any, Any], fields: dict[str, 
         raise _refuse("name", "NameRequired", "give the import a name")
     if len(name) > MAX_NAME:
         raise _refuse("name", "NameTooLong", f"a name has at most {MAX_NAME} characters")
+    if (problem := display_name_problem(name)) is not None:
+        raise _refuse("name", "InvalidName", problem)
     return name
 
 

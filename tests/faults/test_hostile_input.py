@@ -483,15 +483,7 @@ def test_result_files_escape_cells_that_a_spreadsheet_would_run(svc: Harness) ->
     resp = svc.client.post(f"/api/adm/import/file?batchId={batch}", headers=auth,
                            files={"file": ("f.csv", buf.getvalue().encode(), "text/csv")})
     assert resp.status_code == 200, resp.text
-    from events import catalog
-    from events.db import read_tx
-
-    with read_tx(svc.rt.engine) as conn:
-        t = catalog.tenant_by_name(conn, "formulas")
-        assert t is not None
-        row = catalog.ticket_by_dedup(conn, t.id, f"batch:{batch}")
-    assert row is not None
-    svc.wait(row.id)
+    svc.wait(svc.batch_ticket("formulas", batch))
     result = svc.client.get(f"/api/adm/import/result?batchId={batch}", headers=auth)
     assert result.status_code == 200
     cells = [c for r in csv.reader(io.StringIO(result.text)) for c in r]
