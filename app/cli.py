@@ -61,7 +61,7 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop" if sys.platform != "win32" else "auto",
-        http="httptools",
+        http="app.http_guard:GuardedHttpToolsProtocol",  # httptools with head size and head/body time limits
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=30,

@@ -150,14 +150,15 @@ class NativeImports(Controller):
         limit: int = Parameter(default=100, ge=1, le=10_000),
         outcome: str | None = Parameter(default=None, description="created|updated|unchanged|ignored|failed|skipped"),
     ) -> dict[str, Any]:
-        _, view = service.find_ticket(runtime(request), tenant, ticket)
+        rt = runtime(request)
+        _, view = service.find_ticket(rt, tenant, ticket)
         wanted = None
         if outcome:
             codes = [OUTCOME_CODES.get(o.strip()) for o in outcome.split(",")]
             if None in codes:
                 raise BadRequest(f"outcome must be among {', '.join(OUTCOME_CODES)}", field="outcome")
             wanted = frozenset(c for c in codes if c)
-        items = [render_result(r) for r in islice(iter_results(view, wanted), offset, offset + limit + 1)]
+        items = [render_result(r) for r in islice(iter_results(view, wanted, rt.failures(ticket)), offset, offset + limit + 1)]
         more = len(items) > limit
         return {
             "ticket": ticket,

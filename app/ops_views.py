@@ -16,7 +16,7 @@ from rich.table import Table
 
 from events import log as event_log
 from events.db import read_tx
-from events.projections import ImportView, apply, fold_stored
+from events.projections import ImportView, apply, fold_stored, without_failures
 from events.tables import datasets, events, tenants, tickets
 from events.types import AnyEvent, ChunkApplied, event_type
 from events.views import ViewCache
@@ -98,7 +98,7 @@ def _fresh(conn: sa.Connection, ticket: int) -> ImportView:
     view = ImportView(ticket=ticket)
     for s in event_log.read(conn, ticket):
         view = replace(apply(view, s.event), seq=s.seq)
-    return view
+    return without_failures(view)  # as a process's cache holds it
 
 
 def _plain(view: ImportView) -> dict[str, Any]:

@@ -32,6 +32,7 @@ MAX_RATIO = 200  # a part inflating more than this many times its packed size is
 SST_TEXT_LIMIT = 256 << 20  # characters of shared strings held in memory, at most
 ROW_XML_LIMIT = 32 << 20  # characters of XML one row (or one shared string) may span
 MAX_COLUMNS = 16384  # Excel's own limit (column XFD)
+MAX_DEPTH = 64  # element nesting in any part (real workbooks nest about 8); expat keeps every open element
 CHUNK = 1 << 18  # bytes inflated per step: small enough to stay flat, big enough to batch rows
 _RATIO_EXEMPT = 1 << 20  # parts this small cannot be bombs, whatever their ratio
 _TEMPLATES_PER_SHAPE = 4  # templates kept per token count; more shapes than this just re-learn
@@ -223,12 +224,35 @@ def _parser(namespaces: bool = True) -> Any:
     return parser
 
 
+def _too_deep() -> ReaderError:
+    return ReaderError(f"workbook XML nests elements deeper than {MAX_DEPTH} levels; refused")
+
+
+def _bounded(parser: Any, start: Any, end: Any = None) -> None:
+    """Set element handlers that also refuse nesting past MAX_DEPTH (depth is memory to expat)."""
+    depth = 0
+
+    def on_start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        start(name, attrs)
+
+    def on_end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+        if end is not None:
+            end(name)
+
+    parser.StartElementHandler = on_start
+    parser.EndElementHandler = on_end
+
+
 def _parse(part: _Part, start: Any, end: Any = None) -> None:
     """Feed a whole (small) part to a fresh parser with these element handlers."""
     parser = _parser()
-    parser.StartElementHandler = start
-    if end is not None:
-        parser.EndElementHandler = end
+    _bounded(parser, start, end)
     while chunk := part.read(CHUNK):
         parser.Parse(chunk, False)
     parser.Parse(b"", True)
@@ -483,8 +507,7 @@ class _Strings:
                 parts.append(text)
 
         parser = _parser(namespaces=False)
-        parser.StartElementHandler = start
-        parser.EndElementHandler = end
+        _bounded(parser, start, end)
         parser.CharacterDataHandler = data
         parser.Parse("<sst>", False)
         return parser
@@ -737,6 +760,9 @@ class _SheetReader:
             digits = str(row_no)
         if head[-1:] == "/":
             return None  # <row .../>: no cells
+        if body.count("<") > 8 * MAX_COLUMNS:  # more markup than a full row: expat reads it, depth-bounded
+            plan.append((row_no, None, 0, digits, piece))
+            return None
         tokens = body.split("<")
         fit: _Template | None = None
         values = None
@@ -1076,6 +1102,7 @@ class _ExactRows:
         self._collect = self._in_is = self._phonetic = False
         self._col = 0
         self._bad: str | None = None
+        self._depth = 0  # counted here, not by _bounded: this is the per-element hot path
         self._parser = _parser(namespaces=False)
         self._parser.StartElementHandler = self._start
         self._parser.EndElementHandler = self._end
@@ -1088,6 +1115,9 @@ class _ExactRows:
         self._parser.Parse(xml, False)
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _too_deep()
         tag = name.rpartition(":")[2]
         if tag == "c":
             self._cell = (attrs.get("r"), attrs.get("t"), attrs.get("s"))
@@ -1107,6 +1137,7 @@ class _ExactRows:
             self._bad = None
 
     def _end(self, name: str) -> None:
+        self._depth -= 1
         tag = name.rpartition(":")[2]
         if tag in ("v", "t"):
             self._collect = False

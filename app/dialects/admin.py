@@ -256,7 +256,8 @@ class AdminImports(Controller):
         number = _int(_query(request, "page"), "page", 1, 1, None)
         size = _int(_query(request, "pageSize"), "pageSize", _PAGE_SIZE, 1, rt.settings.results_page_max)
         batch, view = await in_thread(_find_batch, rt, tenant_row, _query(request, "batchId"))
-        return await in_thread(render_entries, batch.id, batch.type, view, number, size)
+        failures = rt.failures(view.ticket) if view is not None else None
+        return await in_thread(render_entries, batch.id, batch.type, view, number, size, failures)
 
     @get(["/adm/import/result", "/admin/importBatches/result"], summary="Download the result file (CSV)",
          responses={200: ResponseSpec(str, description="CSV: the input rows plus ImportStatus and ImportError",
@@ -288,7 +289,7 @@ class AdminImports(Controller):
             logger.warning("batch %s: result file unavailable, its source blob is gone", batch.id, exc_info=True)
             raise BadRequest(f"The result file cannot be produced: batch {batch.id}'s uploaded file is no longer stored.") from None
         return Stream(
-            result_csv(view, read_rows(path, info, max_unpacked_bytes=budget)),
+            result_csv(view, read_rows(path, info, max_unpacked_bytes=budget), rt.failures(view.ticket)),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="import-result-{batch.id}.csv"'},
         )

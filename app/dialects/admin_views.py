@@ -16,7 +16,7 @@ from msgspec.structs import replace
 
 from actors.readers import BadRow, ReaderError
 from app.errors import classify
-from events.projections import ImportView, RowResult, iter_results
+from events.projections import FailureSource, ImportView, RowResult, iter_results
 
 logger = logging.getLogger("importer.admin")
 
@@ -103,11 +103,12 @@ def error_responses(*codes: int) -> dict[int, ResponseSpec]:
 
 
 def render_entries(
-    batch_id: str, type_name: str, view: ImportView | None, page: int, page_size: int
+    batch_id: str, type_name: str, view: ImportView | None, page: int, page_size: int,
+    failures: FailureSource | None = None,
 ) -> AdminImportEntries:
     """One page of a batch's entries (no view yet: the batch awaits its file)."""
     total = view.rows_seen if view is not None else 0
-    rows = page_results(view, (page - 1) * page_size, page_size) if view is not None else []
+    rows = page_results(view, (page - 1) * page_size, page_size, failures) if view is not None else []
     return AdminImportEntries(
         success=True,
         code=200,
@@ -131,13 +132,13 @@ def render_entries(
     )
 
 
-def page_results(view: ImportView, offset: int, limit: int) -> list[RowResult]:
+def page_results(view: ImportView, offset: int, limit: int, failures: FailureSource | None = None) -> list[RowResult]:
     """Rows offset..offset+limit, skipping whole chunks before the page instead of expanding them."""
     kept = [c for c in view.outcomes if c.first + sum(n for _, n in c.runs) > offset]
     if not kept:
         return []
     start = max(0, offset - kept[0].first)
-    return list(islice(iter_results(replace(view, outcomes=tuple(kept))), start, start + limit))
+    return list(islice(iter_results(replace(view, outcomes=tuple(kept)), None, failures), start, start + limit))
 
 
 def escape_cell(value: str | None) -> str:
@@ -147,11 +148,13 @@ def escape_cell(value: str | None) -> str:
     return "'" + value if value.startswith(_FORMULA_LEADS) else value
 
 
-def result_csv(view: ImportView, rows: Iterator[tuple[int, list[str | None]] | BadRow]) -> Iterator[bytes]:
+def result_csv(
+    view: ImportView, rows: Iterator[tuple[int, list[str | None]] | BadRow], failures: FailureSource | None = None
+) -> Iterator[bytes]:
     """The input rows with ImportStatus and ImportError columns, as UTF-8 CSV, a few rows at a time."""
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\r\n")
-    results = iter_results(view)
+    results = iter_results(view, None, failures)
     pending = next(results, None)
     width: int | None = None
     index = 0

@@ -254,7 +254,7 @@ class ThalamusImports(Controller):
         if not created:
             raise ThalamusError(400, dict(DUPLICATED_NAME))
         row, view = await in_thread(service.find_ticket, rt, caller.tenant, ticket)
-        return render_import(view, row)
+        return render_import(view, row, rt.failures(ticket))
 
     @get(
         "/status/{id:str}",
@@ -264,8 +264,9 @@ class ThalamusImports(Controller):
     )
     def status(self, request: Request[Any, Any, Any], caller: Caller, id: str) -> ImportFile:  # noqa: A002
         """The ImportFile as it now stands."""
-        row, view = _find(runtime(request), caller, id)
-        return render_import(view, row)
+        rt = runtime(request)
+        row, view = _find(rt, caller, id)
+        return render_import(view, row, rt.failures(row.id))
 
     @post(
         "/cancel/{id:str}",
@@ -279,7 +280,7 @@ class ThalamusImports(Controller):
         rt = runtime(request)
         row, _ = _find(rt, caller, id)
         view = service.cancel_import(rt, caller.tenant, row.id)
-        return render_import(view, row)
+        return render_import(view, row, rt.failures(row.id))
 
 
 ROUTES: list[Any] = [ThalamusImports]

@@ -239,7 +239,7 @@ class YesmailApi(Controller):
     ) -> Stream:  # noqa: A002
         """Counts, then completed, failed and ignored records by index (streamed)."""
         _, view = await in_thread(_find, request, tenant, id)
-        return Stream(render_results(view), media_type="application/json")
+        return Stream(render_results(view, runtime(request).failures(view.ticket)), media_type="application/json")
 
     @get(
         "/reference-data/{dataset:str}",
