@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import threading
 import time
@@ -22,6 +23,8 @@ from sqlalchemy import event as sa_event
 from events.db import read_tx
 from events.tables import events, tickets
 from events.types import TERMINAL_TYPES
+
+logger = logging.getLogger("importer.metrics")
 
 if TYPE_CHECKING:
     from actors.runtime import Runtime
@@ -183,9 +186,15 @@ class LogCollector(Collector):
         yield CounterMetricFamily("importer_webhooks_abandoned", "Callbacks given up after the last retry.", value=hooks["webhook_abandoned"])
         yield CounterMetricFamily("importer_webhook_redeliveries", "Operator redelivery requests.", value=hooks["webhook_redelivery_requested"])
         depth = GaugeMetricFamily("importer_queue_messages", "Messages waiting in the broker.", labels=["kind"])
-        for kind, n in queue_depth(self.rt).items():
+        try:
+            sizes = queue_depth(self.rt)
+        except Exception as exc:  # the broker is down: the rest of the scrape still answers (no 500)
+            logger.warning("queue sizes unavailable: %s", exc)
+            sizes = {}
+        for kind, n in sizes.items():
             depth.add_metric([kind], n)
         yield depth
+        yield GaugeMetricFamily("importer_broker_up", "1 when the broker answered this scrape, else 0.", value=1 if sizes else 0)
         yield GaugeMetricFamily("importer_metrics_query_seconds", "Time this scrape spent reading the log.", value=query_seconds)
 
 

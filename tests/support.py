@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
+import pytest
 from litestar.testing import TestClient
 
 from actors.runtime import Runtime
@@ -179,3 +182,73 @@ def contacts(n: int, start: int = 0) -> list[list[Any]]:
     for i in range(start, start + n):
         rows.append([f"user{i}@example.com", f"User {i}", 20 + i % 50, f"{i}.50", "true" if i % 2 else "false", "2024-01-15"])
     return rows
+
+
+# ---------------------------------------------------------------- front doors and their error shapes
+
+REQUIRE = os.environ.get("IMPORTER_REQUIRE_SERVICES") == "1"
+
+DOORS = (("/imports", "native"), ("/datasets", "native"), ("/ops/", "ops"), ("/v2/", "yesmail"), ("/api/v4/", "thalamus"),
+         ("/objectimport/", "teamtracks"), ("/job/", "teamtracks"), ("/api/adm/", "admin"), ("/api/admin/", "admin"))
+ERROR_SCHEMAS = {"native": "NativeError", "ops": "NativeError", "yesmail": "YesmailError", "thalamus": "ThalamusErrors",
+                 "teamtracks": "TeamTracksError", "admin": "AdminCommandResponse"}
+
+
+def door_of(path: str) -> str | None:
+    """Which front door a path belongs to (None: health, ready, metrics, the schema)."""
+    return next((door for prefix, door in DOORS if path.startswith(prefix)), None)
+
+
+class ErrorShapes:
+    """Each door's error body, checked against that door's own schema in the service's OpenAPI
+    document and for what a schema cannot say (the status it repeats, a non-empty sentence)."""
+
+    def __init__(self, openapi: dict[str, Any]) -> None:
+        import jsonschema_rs
+
+        self.validators = {
+            door: jsonschema_rs.Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": openapi["components"]})
+            for door, name in ERROR_SCHEMAS.items()
+        }
+
+    def problems(self, path: str, status: int, text: str) -> list[str]:
+        """What is wrong with a 4xx answer of `path` (empty: it is the door's error shape)."""
+        door = door_of(path)
+        if door is None:
+            return []
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return [f"{door}: not JSON: {text[:200]!r}"]
+        found = [f"{door}: {e.message}" for e in self.validators[door].iter_errors(body)]
+        if found:
+            return found
+        sentence = {
+            "native": lambda: body["error"]["message"], "ops": lambda: body["error"]["message"],
+            "yesmail": lambda: body["error"]["message"], "teamtracks": lambda: body["message"],
+            "admin": lambda: body["errorMessage"], "thalamus": lambda: "; ".join(body["errors"].values()),
+        }[door]()
+        if not (isinstance(sentence, str) and sentence.strip()):
+            found.append(f"{door}: no message in {body}")
+        repeated = {"yesmail": lambda: body["error"]["status"], "teamtracks": lambda: body["statusCode"],
+                    "admin": lambda: body["code"]}.get(door)
+        if repeated is not None and repeated() != status:
+            found.append(f"{door}: the body says status {repeated()}, the answer is {status}")
+        if door == "admin" and body["success"] is not False:
+            found.append("admin: an error with success true")
+        return found
+
+
+def unavailable(what: str) -> NoReturn:
+    """Skip a test for something this machine lacks; under IMPORTER_REQUIRE_SERVICES=1 (CI), fail it."""
+    if REQUIRE:
+        pytest.fail(f"{what} (IMPORTER_REQUIRE_SERVICES=1: CI must provide it)")
+    pytest.skip(what)
+
+
+def need_module(name: str) -> ModuleType:
+    """Import a test dependency, or skip (fail in CI) when it is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        unavailable(f"{name} is not installed: {exc}")

@@ -590,16 +590,38 @@ def compound_file(streams: dict[str, bytes]) -> bytes:
 
 
 @contextmanager
+def serving_importer(env: dict[str, str], log: Path, timeout: float = 30.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`importer serve` on a free port in its own process; yields (url, process) once /health answers."""
+    import httpx
+
+    port = free_port()
+    with log.open("wb") as err:
+        proc = subprocess.Popen([*IMPORTER, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=err)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+                time.sleep(0.1)
+            yield url, proc
+        finally:
+            proc.kill()
+            proc.wait(10)
+
+
+@contextmanager
 def served(tmp: Path, **settings: str) -> Iterator[tuple[str, subprocess.Popen[bytes], dict[str, str]]]:
     """`importer serve` (embedded: SQLite + in-process worker) in its own process, with tenants
     'a' and 'b' (a contacts dataset each); yields (url, process, native tokens by tenant)."""
-    import httpx
-
-    data = tmp / "served"
-    url_db = f"sqlite:///{data / 'importer.db'}"
     from events.db import make_engine
 
-    engine = make_engine(url_db)
+    data = tmp / "served"
+    engine = make_engine(f"sqlite:///{data / 'importer.db'}")
     tokens = {}
     with write_tx(engine) as conn:
         for name in ("a", "b"):
@@ -611,22 +633,5 @@ def served(tmp: Path, **settings: str) -> Iterator[tuple[str, subprocess.Popen[b
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMPORTER_")}
     env.update({"IMPORTER_DATA_DIR": str(data), "IMPORTER_LOG_FORMAT": "text"})
     env.update({f"IMPORTER_{k.upper()}": v for k, v in settings.items()})
-    port = free_port()
-    log = (tmp / "serve.log").open("wb")
-    proc = subprocess.Popen([*IMPORTER, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp / "serve.log").read_text()
-            time.sleep(0.1)
+    with serving_importer(env, tmp / "serve.log") as (url, proc):
         yield url, proc, tokens
-    finally:
-        proc.kill()
-        proc.wait(10)
-        log.close()

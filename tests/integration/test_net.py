@@ -52,6 +52,7 @@ from tests.integration.net_servers import (
     ftp_serving,
     serving,
 )
+from tests.support import unavailable
 
 LOCAL = AllowList.parse("127.0.0.1")
 NOTHING = AllowList()
@@ -225,7 +226,7 @@ def test_ipv6_loopback_literal_is_refused_and_pinned_in_brackets_when_allowed(
         try:
             srv = stack.enter_context(serving("::1"))
         except OSError:
-            pytest.skip("no IPv6 loopback here")
+            unavailable("no IPv6 loopback here")
         got = download(
             f"http://[::1]:{srv.port}/file",
             tmp_path / "f",
@@ -359,7 +360,7 @@ def test_compressed_body_is_refused(src: SourceServer, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
+        unavailable("openssl is needed to make a test certificate")
     folder = tmp_path_factory.mktemp("tls")
     key, crt = folder / "key.pem", folder / "cert.pem"
     subprocess.run(

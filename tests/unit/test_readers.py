@@ -27,6 +27,7 @@ from actors.readers import (
     read_rows,
     xlsx_reader,
 )
+from tests.support import need_module
 
 Rows = list[tuple[int, list[str | None]] | BadRow]
 
@@ -727,7 +728,7 @@ def test_xlsx_peak_memory_does_not_grow_with_the_sheet(tmp_path: Path) -> None:
 
 
 def test_xls_cells_sheets_and_errors(tmp_path: Path) -> None:
-    xlwt = pytest.importorskip("xlwt")
+    xlwt = need_module("xlwt")
     wb = xlwt.Workbook()
     ws = wb.add_sheet("First")
     date = xlwt.easyxf(num_format_str="yyyy-mm-dd")
@@ -766,7 +767,7 @@ def test_xls_cells_sheets_and_errors(tmp_path: Path) -> None:
 
 def test_xls_calamine_reads_what_xlrd_reads_error_cells_included(tmp_path: Path) -> None:
     """The fast path (calamine + the error-record scan) against xlrd's reading of the same sheet."""
-    xlwt = pytest.importorskip("xlwt")
+    xlwt = need_module("xlwt")
     from actors.readers import xls_reader
 
     rng = random.Random(7)
