@@ -13,7 +13,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from app.settings import Settings
+from actors.settings import Settings
 
 QUEUE = "importer"
 

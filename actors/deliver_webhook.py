@@ -1,4 +1,5 @@
-"""Step `deliver_webhook`: POST the dialect's final status, signed; retry on the documented schedule."""
+"""Step `deliver_webhook`: POST the dialect's final status, signed; retry on the documented schedule
+(except a target the SSRF guard refuses: abandoned at once, with the reason)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import msgspec
-import sqlalchemy as sa
-
+from actors.errors import StepFailed
 from actors.net import backoff_schedule, deliver, next_delay, redact
-from events import catalog
+from events import catalog, locks
 from events import log as event_log
 from events.db import is_sqlite, read_tx, write_tx
 from events.flow import WEBHOOK, Step, next_step
@@ -32,18 +31,6 @@ def webhook_id(view: ImportView) -> str:
     return f"msg_{view.uuid.replace('-', '')}"
 
 
-def render_body(view: ImportView, ticket: catalog.TicketRow, base_url: str) -> bytes:
-    """The dialect's final status document (the native import JSON when the dialect has none)."""
-    from app.dialects import WEBHOOK_RENDERERS
-    from app.native_views import render_import
-
-    dialect = view.spec.dialect if view.spec else "native"
-    renderer = WEBHOOK_RENDERERS.get(dialect)
-    if renderer is not None:
-        return renderer(view, ticket, base_url)
-    return msgspec.json.encode({"type": "import.finished", "data": render_import(view)})
-
-
 def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     """Make one delivery attempt and record it; schedule the next or give up."""
     with _delivering(rt, ticket) as mine:
@@ -53,7 +40,6 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
 
 _busy: set[int] = set()
 _busy_lock = threading.Lock()
-_LOCK_CLASS = 0x7EB0 << 48  # pg advisory-lock keys "delivering the callback of ticket N"
 
 
 @contextmanager
@@ -61,15 +47,8 @@ def _delivering(rt: Runtime, ticket: int) -> Iterator[bool]:
     """Claim the ticket's delivery: one POST at a time per callback, across threads and workers
     (messages are at-least-once, and every worker start re-drives pending callbacks)."""
     if not is_sqlite(rt.engine):  # scaled: workers share PostgreSQL; a session lock spans the POST
-        with rt.engine.connect() as conn:
-            key = {"k": _LOCK_CLASS | ticket}
-            mine = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(CAST(:k AS bigint))"), key).scalar())
-            try:
-                yield mine
-            finally:
-                if mine:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(CAST(:k AS bigint))"), key)
-                conn.commit()
+        with locks.webhook_delivery(rt.engine, ticket) as mine:
+            yield mine
         return
     with _busy_lock:  # embedded: one process, its worker threads
         mine = ticket not in _busy
@@ -91,7 +70,9 @@ def _attempt(rt: Runtime, ticket: int) -> None:
         tenant = catalog.get_tenant(conn, row.tenant_id)
     assert tenant is not None
     url = row.secret_callback or view.spec.callback_url  # the log holds it redacted
-    body = render_body(view, row, rt.settings.public_url.rstrip("/"))
+    if rt.render_webhook is None:
+        raise StepFailed("this process was started without the dialects' webhook bodies")
+    body = rt.render_webhook(view, row, rt.settings.public_url.rstrip("/"))
     msg_id = webhook_id(view)
     number = view.webhook.attempts + 1
     result = deliver(
@@ -108,6 +89,8 @@ def _attempt(rt: Runtime, ticket: int) -> None:
     delay: float | None = None
     if result.ok:
         new.append(WebhookDelivered(at=at, attempt=number))
+    elif result.permanent:  # the guard refused the target: retrying for a day cannot change that
+        new.append(WebhookAbandoned(at=at, attempts=number, reason=result.error))
     else:
         delay = next_delay(backoff_schedule(rt.settings.webhook_schedule), view.webhook.round_attempts + 1)
         if delay is None:

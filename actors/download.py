@@ -28,8 +28,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     row = rt.ticket(ticket)
     uri = row.secret_uri or view.spec.source_uri or ""
     key = f"sources/{view.uuid}"
-    dest = rt.blobs.path(key)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = rt.blobs.temp_path()  # local scratch; stored under `key` once it is known to be importable
     s = rt.settings
     attempt = view.download_attempts + 1
     new: list[Event]
@@ -42,6 +41,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
         fmt = inspect_file(dest, separator=view.spec.separator, encoding=view.spec.encoding, sheet=view.spec.sheet,
                            max_unpacked_bytes=s.max_unpacked_bytes).format
         name = unquote(urlsplit(view.spec.source_uri or "").path.rsplit("/", 1)[-1]) or None
+        rt.blobs.put_file(key, dest)  # BlobUnavailable: the step is tried again later
         new = [FileStored(at=now(), blob=key, size=got.size, sha256=got.sha256, format=fmt, filename=name)]
     except DownloadError as exc:
         message = str(exc)
@@ -53,6 +53,8 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
             new.append(ImportFailed(at=now(), reason=f"download failed{tries}: {message}"))
     except ReaderError as exc:
         new = [ImportFailed(at=now(), reason=f"the downloaded file cannot be imported: {exc}")]
+    finally:
+        dest.unlink(missing_ok=True)  # stored (moved or uploaded) or not wanted
     with write_tx(rt.engine) as conn:
         event_log.append(conn, ticket, view.seq, new)
     if retry_in is not None:

@@ -34,17 +34,20 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     if dataset is None:
         raise StepFailed(f"dataset {view.spec.dataset!r} no longer exists")
     spec = view.spec
-    path = rt.blobs.path(view.file.blob)
     try:
-        info = inspect_file(
-            path, separator=spec.separator, encoding=spec.encoding, sheet=spec.sheet,
-            max_unpacked_bytes=rt.settings.max_unpacked_bytes,
-        )
-        columns = resolve_columns(dataset.schema, spec, info.first_row)
-        RowValidator(dataset.schema, columns.fields)  # refuses missing required columns up front
-        total, chunks = _stage(rt, ticket, path, info, spec, columns)
+        # Object storage: the worker streams the file to local scratch first (readers seek).
+        with rt.blobs.local_copy(view.file.blob) as path:
+            info = inspect_file(
+                path, separator=spec.separator, encoding=spec.encoding, sheet=spec.sheet,
+                max_unpacked_bytes=rt.settings.max_unpacked_bytes,
+            )
+            columns = resolve_columns(dataset.schema, spec, info.first_row)
+            RowValidator(dataset.schema, columns.fields)  # refuses missing required columns up front
+            total, chunks = _stage(rt, view.uuid, path, info, spec, columns)
     except (ReaderError, SchemaError) as exc:
         raise StepFailed(str(exc)) from exc
+    except FileNotFoundError:
+        raise StepFailed(f"the stored file {view.file.blob} is no longer in the blob store") from None
     header = tuple(c or "" for c in info.first_row) if spec.headers else ()
     event = FileParsed(
         at=now(), total_rows=total, chunks=chunks, header=header, columns=columns.fields,
@@ -57,7 +60,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     rt.drive(ticket)
 
 
-def _stage(rt: Runtime, ticket: int, path: Path, info: FileInfo, spec: ImportSpec, columns: Columns) -> tuple[int, int]:
+def _stage(rt: Runtime, ticket_uuid: str, path: Path, info: FileInfo, spec: ImportSpec, columns: Columns) -> tuple[int, int]:
     """Write the file's data rows as chunks; returns (rows, chunks)."""
     size = rt.settings.chunk_size
     total = chunks = 0
@@ -65,13 +68,13 @@ def _stage(rt: Runtime, ticket: int, path: Path, info: FileInfo, spec: ImportSpe
     for staged in _project(read_rows(path, info, max_unpacked_bytes=rt.settings.max_unpacked_bytes), spec, columns, info.format):
         batch.append(staged)
         if len(batch) == size:
-            rt.blobs.write_bytes(chunk_key(ticket, chunks), encode_chunk(StagedChunk(total, batch)))
+            rt.blobs.write_bytes(chunk_key(ticket_uuid, chunks), encode_chunk(StagedChunk(total, batch)))
             total += len(batch)
             chunks += 1
             batch = []
             faults.hit("parse_file", "staged", chunks)
     if batch:
-        rt.blobs.write_bytes(chunk_key(ticket, chunks), encode_chunk(StagedChunk(total, batch)))
+        rt.blobs.write_bytes(chunk_key(ticket_uuid, chunks), encode_chunk(StagedChunk(total, batch)))
         total += len(batch)
         chunks += 1
     return total, chunks
@@ -85,6 +88,11 @@ def _project(
     width = columns.width
     first = spec.headers
     identity = width is not None and indices == tuple(range(width))  # every column, in order
+    fields = columns.fields
+    last = max(indices, default=-1)
+    # A CSV row without a mapped cell is a failed row, never a null that would blank the field of
+    # an existing record; a spreadsheet drops trailing empty cells, so there the cell is empty.
+    sheet = fmt != "csv"
     for item in rows:
         if first:
             first = False
@@ -99,8 +107,12 @@ def _project(
             continue
         if width is not None and n != width:
             extra_empty = n > width and all(c is None or c == "" for c in cells[width:])
-            short_sheet = n < width and fmt != "csv"  # spreadsheets drop trailing empty cells
+            short_sheet = n < width and sheet  # spreadsheets drop trailing empty cells
             if not (extra_empty or short_sheet):
                 yield (line, f"line {line}: {n} values, but the header has {width} columns")
                 continue
+        if n <= last and not sheet:
+            missing = next(j for j, i in enumerate(indices) if i >= n)
+            yield (line, f"line {line}: no column {indices[missing] + 1} (field {fields[missing]!r}): the row has {n} values")
+            continue
         yield (line, [cells[i] if i < n else None for i in indices])

@@ -10,10 +10,14 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from actors import apply_chunk, deliver_webhook, download, finalize, parse_file
+from actors.blobs import BlobUnavailable
 from actors.broker import QUEUE
 from actors.errors import StepFailed
-from app.logs import ticket_context
+from actors.logs import ticket_context
+from actors.metrics import step_timer
+from actors.retry import retry_conflicts
 from events import log as event_log
+from events import records
 from events.db import write_tx
 from events.flow import APPLY, DOWNLOAD, FINALIZE, PARSE, WEBHOOK
 from events.log import now
@@ -51,11 +55,7 @@ def declare_actors(rt: Runtime) -> dict[str, dramatiq.Actor[Any, Any]]:
 
 
 def _handler(rt: Runtime, name: str, fn: StepFn) -> Callable[..., None]:
-    from actors.runtime import retry_conflicts
-
     def handle(ticket: int, chunk: int | None = None) -> None:
-        from app.metrics import step_timer
-
         with ticket_context(ticket, name), step_timer(rt, name) as timing:
             try:
                 retry_conflicts(lambda: fn(rt, ticket, chunk))
@@ -63,6 +63,11 @@ def _handler(rt: Runtime, name: str, fn: StepFn) -> Callable[..., None]:
                 timing.outcome = "failed"
                 logger.warning("step %s failed for good: %s", name, exc)
                 give_up(rt, ticket, str(exc), name)
+            except BlobUnavailable as exc:  # the ticket waits for the object store, however long it is away
+                timing.outcome = "error"
+                delay = rt.settings.retry_max_backoff_ms
+                logger.warning("step %s: %s; trying again in %d ms", name, exc, delay)
+                rt.actors[name].send_with_options(args=(ticket,) if chunk is None else (ticket, chunk), delay=delay)
             except Exception as exc:
                 message = CurrentMessage.get_current_message()
                 retries = int(message.options.get("retries", 0)) if message else 0
@@ -81,8 +86,6 @@ def _handler(rt: Runtime, name: str, fn: StepFn) -> Callable[..., None]:
 def give_up(rt: Runtime, ticket: int, reason: str, step: str | None = None) -> None:
     """End what a step that failed for good leaves open: the import if it still runs; else the
     callback (when the webhook step failed) or an ended atomic import's staging (when finalize did)."""
-    from actors.runtime import retry_conflicts
-
     def attempt() -> bool:
         view = rt.view(ticket)
         if view is None:
@@ -99,6 +102,8 @@ def give_up(rt: Runtime, ticket: int, reason: str, step: str | None = None) -> N
         else:
             return False  # a late duplicate of a step the ticket no longer needs: nothing to end
         with write_tx(rt.engine) as conn:
+            if not view.terminal and view.spec is not None and view.spec.dry_run:
+                records.discard_staged(conn, ticket)  # a dry run's staging ends with it
             event_log.append(conn, ticket, view.seq, new)
         return True
 

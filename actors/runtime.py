@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError
 
-from actors.blobs import BlobStore
+from actors.blobs import Blobs, S3Options, open_blobs
 from actors.broker import make_broker
 from actors.net import AllowList
-from app.settings import Settings
+from actors.pipeline import declare_actors
+from actors.settings import Settings
 from events import catalog
 from events.db import make_engine, read_tx
 from events.flow import Step, next_step
-from events.log import Conflict
 from events.projections import FailureSource, ImportView
 from events.views import ViewCache, failures_from_log
 
@@ -27,22 +25,35 @@ if TYPE_CHECKING:
     from actors.worker_process import WorkerProcess
 
 log = logging.getLogger("importer.runtime")
-T = TypeVar("T")
+
+WebhookRenderer = Callable[[ImportView, catalog.TicketRow, str], bytes]
+"""A ticket's final status as its dialect's callback body: passed down by the app that wires the runtime."""
 
 
 class Runtime:
     """Everything a step or a request handler needs, built once per process."""
 
-    def __init__(self, settings: Settings, *, engine: sa.Engine | None = None, broker: dramatiq.Broker | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: sa.Engine | None = None,
+        broker: dramatiq.Broker | None = None,
+        render_webhook: WebhookRenderer | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.resolved_database_url)
-        self.blobs = BlobStore(settings.resolved_blob_dir)
+        self.blobs: Blobs = open_blobs(settings.blob_url, settings.resolved_blob_dir, Path(settings.data_dir) / "tmp", S3Options(
+            endpoint=settings.s3_endpoint, access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key, session_token=settings.s3_session_token,
+            region=settings.s3_region, part_bytes=settings.blob_part_bytes, timeout=settings.blob_timeout,
+            attempts=settings.blob_attempts,
+        ))
         self.broker = broker or make_broker(settings)
         self.views = ViewCache()
         self.allow = AllowList.parse(settings.allowed_hosts)
         self.worker_process: WorkerProcess | None = None  # set when `serve` runs its worker as a child
-        from actors.pipeline import declare_actors  # the steps import this module
-
+        self.render_webhook = render_webhook
         self.actors: dict[str, dramatiq.Actor[Any, Any]] = declare_actors(self)
 
     def view(self, ticket: int) -> ImportView | None:
@@ -83,18 +94,3 @@ class Runtime:
     def close(self) -> None:
         """Release the database pool."""
         self.engine.dispose()
-
-
-def retry_conflicts(fn: Callable[[], T], attempts: int = 8) -> T:
-    """Run a read-decide-write step again when another writer got to the log (or the lock) first."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except (Conflict, IntegrityError) as exc:
-            last: Exception = exc
-        except OperationalError as exc:
-            if "locked" not in str(exc).lower():
-                raise
-            last = exc
-        time.sleep(min(0.5, 0.01 * (2**attempt)) * random.random())  # decorrelate racing writers
-    raise last

@@ -19,9 +19,14 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()  # untyped: our own trusted blobs, and 10x faster than typed
 
 
-def chunk_key(ticket: int, chunk: int) -> str:
+def chunks_prefix(ticket_uuid: str) -> str:
+    """The folder of a ticket's chunks (by uuid: unique even across deployments sharing a bucket)."""
+    return f"chunks/{ticket_uuid}"
+
+
+def chunk_key(ticket_uuid: str, chunk: int) -> str:
     """Where a ticket's chunk lives in the blob store."""
-    return f"chunks/{ticket}/{chunk}.msgpack"
+    return f"{chunks_prefix(ticket_uuid)}/{chunk}.msgpack"
 
 
 def encode_chunk(chunk: StagedChunk) -> bytes:

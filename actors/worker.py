@@ -8,15 +8,19 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import dramatiq
 
+from actors.logs import setup_logging
 from actors.resume import Resumer, resume
 
 if TYPE_CHECKING:
     from actors.runtime import Runtime
-    from app.settings import Settings
+    from actors.settings import Settings
+
+    MakeRuntime = Callable[[Settings], Runtime]
 
 logger = logging.getLogger("importer.worker")
 
@@ -51,17 +55,23 @@ class EmbeddedWorker:
         self.worker.stop(timeout=30_000)
 
 
-def run_worker_process(settings: Settings, threads: int) -> None:
-    """Body of one worker process: consume until SIGTERM/SIGINT, then stop cleanly."""
-    from actors.runtime import Runtime
-    from app.logs import setup_logging
+def run_worker_process(settings: Settings, threads: int, make_runtime: MakeRuntime) -> None:
+    """Body of one worker process: consume until SIGTERM/SIGINT, then stop cleanly.
 
+    `make_runtime` is the app's wiring (a module-level function, so a spawned child can unpickle it).
+    """
     setup_logging(settings.log_format, settings.log_level)
-    rt = Runtime(settings)
+    rt = make_runtime(settings)
     worker = EmbeddedWorker(rt, threads)
     done = threading.Event()
+    stopping = threading.Lock()
 
     def _stop(signum: int, _frame: object) -> None:
+        # A terminal's Ctrl-C (or `timeout`, or a service manager) signals the whole process
+        # group and the parent forwards the signal as well: stop once, and say so once. A lock,
+        # not done.is_set(): the second signal's handler may run inside the first one.
+        if not stopping.acquire(blocking=False):
+            return
         logger.info("worker %d received signal %d; stopping", os.getpid(), signum)
         done.set()
 
@@ -74,13 +84,13 @@ def run_worker_process(settings: Settings, threads: int) -> None:
     rt.close()
 
 
-def run_workers(settings: Settings, processes: int, threads: int) -> None:
+def run_workers(settings: Settings, processes: int, threads: int, make_runtime: MakeRuntime) -> None:
     """Run `processes` worker processes (one runs in this process when processes == 1)."""
     if processes <= 1:
-        run_worker_process(settings, threads)
+        run_worker_process(settings, threads, make_runtime)
         return
     ctx = multiprocessing.get_context("spawn")
-    children = [ctx.Process(target=run_worker_process, args=(settings, threads), daemon=False) for _ in range(processes)]
+    children = [ctx.Process(target=run_worker_process, args=(settings, threads, make_runtime), daemon=False) for _ in range(processes)]
     for child in children:
         child.start()
 

@@ -22,8 +22,13 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 import msgspec
 
+from actors.logs import setup_logging
+from actors.metrics import queue_depth
+from actors.settings import Settings
+from actors.worker import EmbeddedWorker
+
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from actors.worker import MakeRuntime
 
 logger = logging.getLogger("importer.worker")
 
@@ -70,7 +75,7 @@ class ForwardBroker(dramatiq.Broker):
 class WorkerProcess:
     """Starts the worker child, forwards messages to it, and replaces it if it dies.
 
-    The child is a plain `python -m actors.worker_process` (not multiprocessing, whose spawn start
+    The child is a plain `python -m app.worker_child` (not multiprocessing, whose spawn start
     adds a resource-tracker process: 12 MB for nothing here). Two pipes join them: messages go
     down, and the child's reports ("ready", then its queue sizes) come up.
     """
@@ -109,7 +114,7 @@ class WorkerProcess:
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "actors.worker_process", str(down_r), str(up_w), str(self.threads)],
+                [sys.executable, "-m", "app.worker_child", str(down_r), str(up_w), str(self.threads)],
                 pass_fds=(down_r, up_w), env=env, close_fds=True,
             )
         finally:
@@ -184,18 +189,16 @@ class WorkerProcess:
                 proc.wait(5)
 
 
-def child_main(settings: Settings, threads: int, conn: Connection, reports: Connection) -> None:
+def child_main(
+    settings: Settings, threads: int, conn: Connection, reports: Connection, make_runtime: MakeRuntime
+) -> None:
     """The child: an in-process broker and worker, fed by the pipe until it closes."""
-    from actors.runtime import Runtime
-    from actors.worker import EmbeddedWorker
-    from app.logs import setup_logging
-    from app.metrics import queue_depth
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     if NICE:
         os.nice(NICE)  # imports are background work: when both want a core, requests go first
     setup_logging(settings.log_format, settings.log_level)
-    rt = Runtime(settings)
+    rt = make_runtime(settings)
     worker = EmbeddedWorker(rt, threads)
     done = threading.Event()
     send = threading.Lock()
@@ -232,17 +235,3 @@ def child_main(settings: Settings, threads: int, conn: Connection, reports: Conn
         done.set()
         worker.stop()
         rt.close()
-
-
-def _main(argv: list[str]) -> None:
-    """`python -m actors.worker_process DOWN_FD UP_FD THREADS`: the settings arrive first, as JSON."""
-    from app.settings import Settings
-
-    conn = Connection(int(argv[0]), writable=False)
-    reports = Connection(int(argv[1]), readable=False)
-    settings = msgspec.json.decode(conn.recv_bytes(), type=Settings)
-    child_main(settings, int(argv[2]), conn, reports)
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from actors.settings import load_settings
 from app.cli_ops import (
     events_cli,
     imports_cli,
@@ -18,7 +19,6 @@ from app.cli_ops import (
     rotate_webhook_secret,
     webhooks_cli,
 )
-from app.settings import load_settings
 
 cli = typer.Typer(help="Asynchronous bulk file imports.", no_args_is_help=True, add_completion=False)
 tenants_cli = typer.Typer(help="Tenants and their credentials.", no_args_is_help=True)
@@ -34,9 +34,9 @@ tenants_cli.command("rotate-webhook-secret")(rotate_webhook_secret)
 
 
 def _runtime() -> Any:
-    from actors.runtime import Runtime
+    from app.wiring import make_runtime
 
-    return Runtime(load_settings())
+    return make_runtime(load_settings())
 
 
 @cli.command()
@@ -45,10 +45,11 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="HTTP worker processes (scaled mode only).")] = 1,
 ) -> None:
-    """Run the HTTP API (and, without IMPORTER_REDIS_URL, the worker in the same process)."""
+    """Run the HTTP API; without IMPORTER_REDIS_URL it also runs the worker, in a child process
+    (IMPORTER_EMBEDDED_WORKER=thread: in this one)."""
     import uvicorn
 
-    from app.logs import setup_logging
+    from actors.logs import setup_logging
 
     settings = load_settings()
     setup_logging(settings.log_format, settings.log_level)
@@ -76,6 +77,7 @@ def worker(
 ) -> None:
     """Run dramatiq workers on Redis (IMPORTER_REDIS_URL must be set)."""
     from actors.worker import run_workers
+    from app.wiring import make_runtime
 
     settings = load_settings()
     if not settings.redis_url:
@@ -84,7 +86,7 @@ def worker(
         from app.metrics import serve_worker_metrics
 
         serve_worker_metrics(metrics_port, processes)
-    run_workers(settings, processes, threads or settings.worker_threads)
+    run_workers(settings, processes, threads or settings.worker_threads, make_runtime)
 
 
 @cli.command()
@@ -121,19 +123,47 @@ def tenants_create(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    _show_credentials(creds, as_json, f"tenant {name}: credentials (store them now; they are not shown again)")
+
+
+@tenants_cli.command("rotate")
+def tenants_rotate(
+    name: str,
+    dialect: Annotated[str, typer.Option("--dialect", help="native | yesmail | thalamus | teamtracks | admin")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the new credentials as one JSON object.")] = False,
+    grace: Annotated[float, typer.Option("--grace", min=0, help="Seconds the old credentials keep working (0: they stop now).")] = 0,
+) -> None:
+    """Issue new credentials for one dialect of a tenant (shown only once); identifiers stay."""
+    from app.tenants import rotate_credentials
+    from events.db import write_tx
+
+    rt = _runtime()
+    try:
+        with write_tx(rt.engine) as conn:
+            creds = rotate_credentials(conn, name, dialect, grace)
+    except (LookupError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    until = creds["previous_valid_until"]
+    note = f"the previous ones work until {until}" if until else "the previous ones no longer work"
+    _show_credentials(creds, as_json, f"tenant {name}: new {dialect} credentials (store them now; {note})")
+
+
+def _show_credentials(creds: dict[str, Any], as_json: bool, title: str) -> None:
+    """Credentials as one JSON object, or a table of one row per dialect."""
     if as_json:
         typer.echo(json.dumps(creds))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"tenant {name}: credentials (store them now; they are not shown again)")
+    table = Table(title=title)
     table.add_column("dialect")
     table.add_column("credential")
     for dialect, value in creds.items():
         if isinstance(value, dict):
             table.add_row(dialect, "  ".join(f"{k}={v}" for k, v in value.items()))
-        elif dialect != "tenant":
+        elif dialect not in ("tenant", "previous_valid_until"):
             table.add_row(dialect, str(value))
     Console().print(table)
 
@@ -181,6 +211,7 @@ def submit(
     headers: Annotated[bool, typer.Option(help="The first row is a header.")] = True,
     separator: Annotated[str | None, typer.Option(help=", tab | ;  (default: sniffed)")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Poll with a progress bar until the import ends.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Run every step and report every row, but write no record.")] = False,
 ) -> None:
     """Upload a file through the native API; with --wait, follow it to the end (exit 1 if it failed)."""
     from app.client import submit_file
@@ -190,7 +221,7 @@ def submit(
         raise typer.Exit(2)
     code = submit_file(
         url, token, file, dataset=dataset, mode=mode, policy=policy, threshold=threshold,
-        headers=headers, separator=separator, wait=wait,
+        headers=headers, separator=separator, wait=wait, dry_run=dry_run,
     )
     raise typer.Exit(code)
 

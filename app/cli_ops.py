@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from app.settings import load_settings
+from actors.settings import load_settings
 
 
 class _TicketOrCommand(TyperGroup):
@@ -206,11 +206,11 @@ def webhooks_list_failed(
 @webhooks_cli.command("redeliver")
 def webhooks_redeliver(ticket: int) -> None:
     """Send a ticket's callback again (same webhook-id), on the documented retry schedule."""
-    from actors.runtime import Runtime
     from app.errors import ApiError
     from app.ops import request_redelivery
+    from app.wiring import make_runtime
 
-    rt = Runtime(load_settings())
+    rt = make_runtime(load_settings())
     try:
         view = request_redelivery(rt, ticket, by="ops-cli")
         if rt.settings.embedded:

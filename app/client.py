@@ -23,6 +23,7 @@ def submit_file(
     headers: bool,
     separator: str | None,
     wait: bool,
+    dry_run: bool = False,
     poll_interval: float = 0.5,
 ) -> int:
     """Upload `path`; returns the process exit code (0 ok, 1 import failed/canceled, 2 refused)."""
@@ -33,6 +34,8 @@ def submit_file(
         fields["threshold"] = threshold
     if separator:
         fields["separator"] = separator
+    if dry_run:
+        fields["dry_run"] = "true"
     with httpx.Client(base_url=url.rstrip("/"), headers=auth, timeout=httpx.Timeout(30.0, read=300.0)) as client:
         with path.open("rb") as fh:
             resp = client.post("/imports", data=fields, files={"file": (path.name, fh)})
@@ -40,7 +43,8 @@ def submit_file(
             console.print(f"[red]refused ({resp.status_code}):[/red] {_message(resp)}")
             return 2
         view = resp.json()
-        console.print(f"import {view['id']} accepted ({path.name} -> {dataset})")
+        dry = " (dry run: no record is written)" if view.get("dry_run") else ""
+        console.print(f"import {view['id']} accepted ({path.name} -> {dataset}){dry}")
         if not wait:
             print(resp.text)
             return 0
@@ -57,7 +61,8 @@ def submit_file(
                 progress.update(task, completed=view["percentage"], state=view["state"])
         rows = view["rows"]
         console.print(
-            f"{view['state']}: {rows['total']} rows — created {rows['created']}, updated {rows['updated']}, "
+            ("dry run, " if view.get("dry_run") else "")
+            + f"{view['state']}: {rows['total']} rows — created {rows['created']}, updated {rows['updated']}, "
             f"unchanged {rows['unchanged']}, ignored {rows['ignored']}, failed {rows['failed']}, skipped {rows['skipped']}"
             + (f", rolled back {rows['rolled_back']}" if rows["rolled_back"] else "")
         )

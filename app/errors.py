@@ -57,6 +57,13 @@ class TooManyRequests(ApiError):
         self.retry_after = retry_after
 
 
+class Unavailable(ApiError):
+    """A dependency (the blob store) is down: nothing was accepted; the caller may retry."""
+
+    status, code = 503, "unavailable"
+    retry_after = 5
+
+
 class Failure(NamedTuple):
     """Any exception a request handler raised, reduced to what every dialect's error body needs."""
 
@@ -82,7 +89,7 @@ def classify(exc: Exception, request: Request[Any, Any, Any], *, too_large: str)
     500 whose message says the request was not processed.
     """
     if isinstance(exc, ApiError):
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests | Unavailable) else None
         return Failure(exc.status, exc.message, exc.code, exc.field, headers, None, exc)
     if isinstance(exc, HTTPException):
         message = exc.detail if isinstance(exc.detail, str) else str(exc)

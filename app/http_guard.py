@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.settings import Settings, load_settings
+from actors.settings import Settings, load_settings
 
 _CHECK_EVERY = 1.0  # seconds between looks at a body in progress
 

@@ -7,21 +7,30 @@ import logging
 from typing import Any
 
 from litestar import Litestar, Request, Response
-from litestar.openapi import OpenAPIConfig
 
 from actors.runtime import Runtime
+from actors.settings import Settings, load_settings
 from actors.worker import EmbeddedWorker
 from actors.worker_process import ForwardBroker, WorkerProcess
+from app.dialects import ERROR_PREFIXES
+from app.docs import asset, openapi_config
 from app.errors import classify
 from app.native import NativeDatasets, NativeImports
 from app.ops import OPS_HANDLERS
-from app.settings import Settings, load_settings
+from app.web import WEB_HANDLERS
+from app.wiring import make_runtime
 
 logger = logging.getLogger("importer.app")
 
 
-def native_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """The native error shape: {"error": {"code", "message"}} with the right status."""
+def native_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The native error shape: {"error": {"code", "message"}} with the right status; under a
+    dialect's prefix (an unknown route there, say) that dialect's own shape."""
+    path = request.url.path
+    for prefix, render in ERROR_PREFIXES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            response: Response[Any] = render(request, exc)
+            return response
     failure = classify(exc, request, too_large="request body is larger than the upload limit")
     body: dict[str, Any] = {"code": failure.code, "message": failure.message}
     if failure.field:
@@ -41,12 +50,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if embedded_worker and runtime is None and settings.embedded_worker == "process":
             # The worker gets its own process (and GIL): status requests stay fast during imports.
             child = WorkerProcess(settings, settings.worker_threads)
-            rt = Runtime(settings, broker=ForwardBroker(child))
+            rt = make_runtime(settings, broker=ForwardBroker(child))
             rt.worker_process = child
             child.start()
             state["worker"] = child
         else:
-            rt = runtime or Runtime(settings)
+            rt = runtime or make_runtime(settings)
             if embedded_worker:
                 worker = EmbeddedWorker(rt)
                 worker.start()
@@ -66,12 +75,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from app.dialects import DIALECT_HANDLERS
 
     return Litestar(
-        route_handlers=[NativeImports, NativeDatasets, *OPS_HANDLERS, *DIALECT_HANDLERS],
+        route_handlers=[NativeImports, NativeDatasets, *OPS_HANDLERS, *DIALECT_HANDLERS, asset, *WEB_HANDLERS],
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers={Exception: native_error},
         request_max_body_size=settings.max_upload_bytes + 2 * 1024 * 1024,
-        openapi_config=OpenAPIConfig(title="importer", version="0.1.0", path="/schema"),
+        openapi_config=openapi_config(),
         debug=False,
-        logging_config=None,  # app.logs.setup_logging configures logging (JSON lines, ticket ids)
+        logging_config=None,  # actors.logs.setup_logging configures logging (JSON lines, ticket ids)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import islice
 from typing import Any, Literal
 
@@ -9,24 +10,40 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import Provide
 from litestar.params import Parameter
+from litestar.response import Stream
 
+from actors.readers import FileInfo
 from app import service
 from app.auth import native_tenant, runtime
 from app.concurrency import in_thread
-from app.errors import BadRequest, NotFound
+from app.errors import BadRequest, Conflict, NotFound
 from app.json_body import JSON_BODY_LIMIT, auth_then_json, check_depth, small_body
 from app.names import identifier_problem
-from app.native_views import ERROR_RESPONSES, OUTCOME_CODES, ImportOut, render_import, render_result
+from app.native_views import (
+    CSV_REPORT,
+    ERROR_RESPONSES,
+    OUTCOME_CODES,
+    XLSX_REPORT,
+    XLSX_TYPE,
+    ImportList,
+    ImportOut,
+    render_import,
+    render_record,
+    render_result,
+)
+from app.reports import SourceRow, error_csv, source_of
 from app.spec import parse_bool, parse_mappings, parse_separator, parse_threshold
+from app.sse import live_events
 from app.uploads import Form, receive_form
-from app.urls import prepare_source
+from app.urls import prepare_callback, prepare_source
+from app.workbook import stream_file, write_error_workbook
 from events import catalog, records
 from events import log as event_log
 from events.catalog import TenantRow
 from events.datasets import SchemaError, parse_schema, schema_json
 from events.db import read_tx, write_tx
 from events.log import now
-from events.projections import iter_results
+from events.projections import ImportView, iter_results
 from events.types import ImportSpec
 
 MODES = ("insert", "update", "replace", "ignore")
@@ -49,6 +66,7 @@ class ImportRequest(msgspec.Struct, forbid_unknown_fields=True):
     sheet: str | None = None
     callback_url: str | None = None
     callback_ref: str | None = None
+    dry_run: bool = False
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], name: str, default: str) -> str:
@@ -80,6 +98,7 @@ def _spec_from(fields: dict[str, Any], filename: str | None) -> ImportSpec:
         callback_url=callback,
         callback_ref=fields.get("callback_ref") or None,
         dialect="native",
+        dry_run=parse_bool(fields.get("dry_run"), "dry_run", False),
     )
 
 
@@ -108,7 +127,8 @@ class NativeImports(Controller):
             fields = msgspec.structs.asdict(req)
             fields["headers"] = req.headers
             spec = _spec_from(fields, None)
-            source = prepare_source(rt, req.uri)
+            source = await in_thread(prepare_source, rt, req.uri)
+            await in_thread(prepare_callback, rt, spec.callback_url, "callback_url")
             spec = msgspec.structs.replace(spec, source_uri=source.redacted)
             ticket, _ = await in_thread(service.start_import, rt, tenant, spec, secret_uri=source.secret, dedup_key=dedup)
         else:
@@ -120,6 +140,7 @@ class NativeImports(Controller):
                 if form.file is None:
                     raise BadRequest("the multipart body has no 'file' part", field="file")
                 spec = _spec_from(form.fields, form.file.filename)
+                await in_thread(prepare_callback, rt, spec.callback_url, "callback_url")
             except Exception:
                 form.discard()
                 raise
@@ -127,15 +148,33 @@ class NativeImports(Controller):
         _, view = await in_thread(service.find_ticket, rt, tenant, ticket)
         return Response(render_import(view), status_code=202, headers={"Location": f"/imports/{ticket}"})
 
+    @get("/", sync_to_thread=True, summary="The tenant's imports, newest first", responses=ERROR_RESPONSES)
+    def list_imports(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: TenantRow,
+        before: int | None = Parameter(default=None, ge=1, le=2**63 - 1, description="only imports with a smaller id"),
+        limit: int = Parameter(default=50, ge=1, le=500),
+    ) -> ImportList:
+        rt = runtime(request)
+        with read_tx(rt.engine) as conn:
+            ids = catalog.recent_ticket_ids(conn, tenant.id, before, limit + 1)
+            views = [rt.views.load(conn, t) for t in ids[:limit]]
+        items = [render_import(v) for v in views if v is not None and v.spec is not None]
+        return ImportList(items=items, next_before=ids[limit - 1] if len(ids) > limit else None)
+
     @get("/{ticket:int}", sync_to_thread=True, summary="An import's status and counts", responses=ERROR_RESPONSES)
     def status(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> ImportOut:
         _, view = service.find_ticket(runtime(request), tenant, ticket)
         return render_import(view)
 
-    @get("/{ticket:int}/events", sync_to_thread=True, summary="An import's event log", responses=ERROR_RESPONSES)
-    def events(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> dict[str, Any]:
+    @get("/{ticket:int}/events", sync_to_thread=True, responses=ERROR_RESPONSES,
+         summary="An import's event log (a live Server-Sent Events stream with Accept: text/event-stream)")
+    def events(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> Any:
         rt = runtime(request)
         service.find_ticket(rt, tenant, ticket)
+        if "text/event-stream" in request.headers.get("accept", ""):
+            return live_events(rt, ticket, request)
         with read_tx(rt.engine) as conn:
             stored = event_log.read(conn, ticket)
         return {"ticket": ticket, "events": [{"seq": s.seq, **msgspec.to_builtins(s.event)} for s in stored]}
@@ -167,6 +206,30 @@ class NativeImports(Controller):
             "items": [msgspec.to_builtins(i) for i in items[:limit]],
             "next_offset": offset + limit if more else None,
         }
+
+    @get("/{ticket:int}/errors.csv", summary="The failed rows as they were in the file, plus row_number and error",
+         responses={200: CSV_REPORT, **ERROR_RESPONSES})
+    async def errors_csv(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> Stream:
+        view, info, rows = await _failed_source(request, tenant, ticket)
+        failures = runtime(request).failures(ticket)
+        return Stream(error_csv(view, rows, failures), media_type="text/csv; charset=utf-8", headers=_attachment(f"import-{ticket}-errors.csv"))
+
+    @get("/{ticket:int}/errors.xlsx", summary="The error report as a workbook (XLSX uploads)",
+         responses={200: XLSX_REPORT, **ERROR_RESPONSES})
+    async def errors_xlsx(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> Stream:
+        view, info, rows = await _failed_source(request, tenant, ticket)
+        if info.format != "xlsx":
+            raise Conflict(
+                f"import {ticket} read a {info.format.upper()} file; its error report is /imports/{ticket}/errors.csv",
+                code="not_a_workbook",
+            )
+        target = runtime(request).blobs.temp_path(".xlsx")
+        try:
+            await in_thread(write_error_workbook, view, rows, runtime(request).failures(ticket), target)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return Stream(stream_file(target), media_type=XLSX_TYPE, headers=_attachment(f"import-{ticket}-errors.xlsx"))
 
     @post("/{ticket:int}/cancel", status_code=200, sync_to_thread=True, summary="Cancel a running import", responses=ERROR_RESPONSES)
     def cancel(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> ImportOut:
@@ -214,7 +277,19 @@ class NativeDatasets(Controller):
         dataset = service.dataset_for(rt, tenant, name)
         with read_tx(rt.engine) as conn:
             page, cursor = records.list_records(conn, dataset.id, after=after, limit=limit)
-        return {"items": [msgspec.to_builtins(r) for r in page], "next_after": cursor}
+        return {"items": [msgspec.to_builtins(render_record(dataset.schema, r)) for r in page], "next_after": cursor}
+
+
+async def _failed_source(request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> tuple[ImportView, FileInfo, Iterator[SourceRow]]:
+    """The tenant's import, how its file reads, and its rows (read lazily, as the report streams)."""
+    rt = runtime(request)
+    _, view = await in_thread(service.find_ticket, rt, tenant, ticket)
+    source = await in_thread(source_of, rt, view)
+    return view, source.info, source.rows()
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 def _check_name(name: str) -> None:

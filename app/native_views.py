@@ -8,8 +8,10 @@ from typing import Any
 import msgspec
 from litestar.openapi import ResponseSpec
 
+from events.datasets import DatasetSchema
 from events.decisions import threshold_label
 from events.projections import ImportView, RowResult
+from events.records import RecordRow
 
 OUTCOME_NAMES = {"c": "created", "u": "updated", "n": "unchanged", "i": "ignored", "f": "failed", "s": "skipped"}
 OUTCOME_CODES = {v: k for k, v in OUTCOME_NAMES.items()}
@@ -50,6 +52,7 @@ class ImportOut(msgspec.Struct):
     state: str
     mode: str
     policy: str
+    dry_run: bool
     threshold: str | None
     percentage: int
     rows: RowCounts
@@ -88,6 +91,7 @@ def render_import(view: ImportView) -> ImportOut:
         state=view.state,
         mode=spec.mode,
         policy=spec.policy,
+        dry_run=spec.dry_run,
         threshold=threshold_label(spec) if limited else None,
         percentage=view.percentage,
         rows=RowCounts(
@@ -105,6 +109,31 @@ def render_import(view: ImportView) -> ImportOut:
         webhook=webhook,
         links={"self": base, "events": f"{base}/events", "results": f"{base}/results", "cancel": f"{base}/cancel"},
     )
+
+
+class RecordOut(msgspec.Struct):
+    """A dataset record: its id, its key as the key fields' values, and its fields."""
+
+    id: str
+    key: dict[str, Any]
+    values: dict[str, Any]
+
+
+def render_record(schema: DatasetSchema, record: RecordRow) -> RecordOut:
+    """A record as the native API shows it: {"key": {"email": "ann@example.com"}}, not the stored key text."""
+    stored = msgspec.json.decode(record.key)
+    if isinstance(stored, list) and len(stored) == len(schema.key):
+        key = dict(zip(schema.key, stored, strict=True))
+    else:  # stored under an earlier key definition: show the present key fields' values
+        key = {name: record.values.get(name) for name in schema.key}
+    return RecordOut(record.id, key, record.values)
+
+
+class ImportList(msgspec.Struct):
+    """A page of the tenant's imports, newest first; next_before asks for the page after it."""
+
+    items: list[ImportOut]
+    next_before: int | None
 
 
 class ResultOut(msgspec.Struct, omit_defaults=True):
@@ -146,3 +175,13 @@ ERROR_RESPONSES = {
         (429, "Too many submissions; see Retry-After"),
     )
 }
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_REPORT = ResponseSpec(
+    str, description="CSV: the file's header and failed rows as read, plus row_number and error",
+    media_type="text/csv", generate_examples=False,
+)
+XLSX_REPORT = ResponseSpec(
+    bytes, description="XLSX: the same report as a workbook, the error column highlighted",
+    media_type=XLSX_TYPE, generate_examples=False,
+)

@@ -1,4 +1,4 @@
-"""Operator endpoints and actions: health, readiness, metrics, event logs, webhook redelivery."""
+"""Operator endpoints and actions: health, readiness, metrics, event logs, webhook redelivery, credential rotation."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import sqlalchemy as sa
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
-from litestar.response import ServerSentEvent
+from litestar.params import Parameter
 
-from actors.runtime import Runtime, retry_conflicts
+from actors.retry import retry_conflicts
+from actors.runtime import Runtime
 from app.auth import bearer_token, by_token, runtime
 from app.errors import BadRequest, Conflict, NotFound, Unauthorized
-from app.tenants import hash_secret, new_webhook_secret
+from app.native_views import ERROR_RESPONSES
+from app.sse import last_event_id, live_events
+from app.tenants import hash_secret, new_webhook_secret, rotate_credentials
 from events import catalog
 from events import log as event_log
 from events.catalog import TenantRow
@@ -27,7 +30,6 @@ from events.types import WebhookRedeliveryRequested
 
 OPS_TENANT = "__ops__"  # reserved tenant holding the operator credential (tenant_id is NOT NULL)
 OPS_DIALECT = "ops"
-MAX_SEQ = 2**31 - 1  # events.seq is a 32-bit column on PostgreSQL
 
 
 def issue_operator_token(conn: sa.Connection) -> str:
@@ -96,9 +98,9 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", sync_to_thread=True, tags=["ops"], summary="Database and broker are reachable")
+@get("/ready", sync_to_thread=True, tags=["ops"], summary="Database, broker and blob store are reachable")
 def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    """Readiness: the database answers and, when scaled, Redis too."""
+    """Readiness: the database and the blob store answer and, when scaled, Redis too."""
     rt = runtime(request)
     checks: dict[str, str] = {}
     try:
@@ -119,6 +121,8 @@ def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         checks["broker"] = "error: the worker process is not running (it is restarted automatically)"
     else:
         checks["broker"] = "in-process"
+    problem = rt.blobs.check()  # object storage: the bucket must exist and answer
+    checks["blobs"] = "ok" if problem is None else f"error: {problem}"
     ok = all(v in ("ok", "in-process") for v in checks.values())
     return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
@@ -141,18 +145,6 @@ def _ticket_row(rt: Runtime, ticket: int) -> catalog.TicketRow:
     return row
 
 
-def _last_event_id(request: Request[Any, Any, Any]) -> int:
-    """Resume after this seq (Last-Event-ID, else ?after=); unreadable means 0, too large for a seq is a 400."""
-    raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
-    try:
-        seq = max(0, int(raw))
-    except ValueError:
-        return 0
-    if seq > MAX_SEQ:
-        raise BadRequest(f"Last-Event-ID / after must be a seq between 0 and {MAX_SEQ}", field="after")
-    return seq
-
-
 class OpsImports(Controller):
     """Any tenant's import, for operators: its log (JSON or a live SSE stream), its view, redelivery."""
 
@@ -164,11 +156,9 @@ class OpsImports(Controller):
     def events(self, request: Request[Any, Any, Any], operator: TenantRow, ticket: int) -> Any:
         rt = runtime(request)
         row = _ticket_row(rt, ticket)
-        after = _last_event_id(request)
+        after = last_event_id(request)
         if "text/event-stream" in request.headers.get("accept", ""):
-            from app.sse import event_stream
-
-            return ServerSentEvent(event_stream(rt, ticket, after), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return live_events(rt, ticket, request)
         with read_tx(rt.engine) as conn:
             stored = event_log.read(conn, ticket, after=after)
             tenant = catalog.get_tenant(conn, row.tenant_id)
@@ -192,4 +182,29 @@ class OpsImports(Controller):
         return {"ticket": ticket, "seq": view.seq, "webhook": msgspec.to_builtins(view.webhook)}
 
 
-OPS_HANDLERS: list[type[Controller] | HTTPRouteHandler] = [health, ready, metrics, OpsImports]
+class OpsTenants(Controller):
+    """Tenants' credentials, for operators: rotation."""
+
+    path = "/ops/tenants"
+    tags = ["ops"]
+    dependencies = {"operator": Provide(operator, sync_to_thread=True)}
+
+    @post(
+        "/{name:str}/credentials/{dialect:str}/rotate", status_code=200, sync_to_thread=True,
+        summary="New credentials for one dialect (shown once); the old ones stop now or after ?grace= seconds",
+        responses=ERROR_RESPONSES,
+    )
+    def rotate(
+        self, request: Request[Any, Any, Any], operator: TenantRow, name: str, dialect: str,
+        grace: float = Parameter(default=0, ge=0, description="Seconds the old credentials keep working"),
+    ) -> dict[str, Any]:
+        try:
+            with write_tx(runtime(request).engine) as conn:
+                return rotate_credentials(conn, name, dialect, grace)
+        except LookupError as exc:
+            raise NotFound(str(exc), code="unknown_tenant") from None
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+
+
+OPS_HANDLERS: list[type[Controller] | HTTPRouteHandler] = [health, ready, metrics, OpsImports, OpsTenants]

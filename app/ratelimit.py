@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from app.errors import TooManyRequests
+from events import locks
 from events.tables import tickets
 
 WINDOW_SECONDS = 60.0
-_LOCK_CLASS = 0x1A7E  # pg advisory-lock namespace for "submissions of tenant N"
 
 
 def retry_after(recent: Sequence[datetime], limit: int, now: datetime, window: float = WINDOW_SECONDS) -> int | None:
@@ -43,9 +43,7 @@ def check_submission(conn: sa.Connection, tenant_id: int, limit: int, now: datet
     """
     if limit <= 0:
         return
-    if conn.dialect.name == "postgresql":
-        key = (_LOCK_CLASS << 32) | (tenant_id & 0xFFFFFFFF)
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(CAST(:k AS bigint))"), {"k": key})
+    locks.tenant_submissions(conn, tenant_id)
     recent = list(
         conn.execute(
             sa.select(tickets.c.created_at)

@@ -8,13 +8,15 @@ import uuid as uuidlib
 import msgspec
 from sqlalchemy.exc import IntegrityError
 
+from actors.blobs import BlobUnavailable
 from actors.net import redact
 from actors.readers import ReaderError, inspect_file
-from actors.runtime import Runtime, retry_conflicts
+from actors.retry import retry_conflicts
+from actors.runtime import Runtime
 from app import ratelimit
-from app.errors import BadRequest, Conflict, NotFound
+from app.errors import BadRequest, Conflict, NotFound, Unavailable
 from app.uploads import UploadedFile
-from events import catalog
+from events import catalog, records
 from events import log as event_log
 from events.catalog import DatasetRow, TenantRow, TicketRow
 from events.datasets import RowValidator, SchemaError
@@ -22,7 +24,7 @@ from events.db import read_tx, write_tx
 from events.log import now
 from events.mapping import resolve_columns
 from events.projections import ImportView
-from events.types import Event, FileStored, ImportCanceled, ImportRequested, ImportSpec
+from events.types import Event, FileRefused, FileStored, ImportCanceled, ImportRequested, ImportSpec
 
 logger = logging.getLogger("importer.service")
 
@@ -90,6 +92,9 @@ def start_import(
     if spec.callback_url and (shown := redact(spec.callback_url)) != spec.callback_url:
         # The log (and every view and export of it) carries the redacted form; the delivery uses this.
         secret_callback, spec = spec.callback_url, msgspec.structs.replace(spec, callback_url=shown)
+    key = f"sources/{ticket_uuid}"
+    if upload is not None:
+        store_upload(rt, key, upload)  # before the ticket exists: the log never names a missing file
 
     def attempt() -> tuple[int, bool]:
         with write_tx(rt.engine) as conn:
@@ -106,23 +111,53 @@ def start_import(
             )
             new: list[Event] = [ImportRequested(at=at, tenant=tenant.name, spec=spec, uuid=ticket_uuid)]
             if upload is not None and fmt is not None:
-                key = f"sources/{ticket_uuid}"
                 new.append(FileStored(at=at, blob=key, size=upload.size, sha256=upload.sha256, format=fmt, filename=upload.filename))
-                if upload.path.exists():
-                    rt.blobs.adopt(upload.path, key)
             event_log.append(conn, ticket, 0, new)
             return ticket, True
 
+    created = False
     try:
         ticket, created = retry_conflicts(attempt)
     except IntegrityError:
         raise Conflict("a concurrent request created the same import; retry") from None
     finally:
-        if upload is not None:
-            upload.path.unlink(missing_ok=True)  # only left behind when deduplicated
+        if upload is not None and not created:  # deduplicated or refused: the stored copy is nobody's
+            _forget(rt, key)
     if created:
         _drive_after_commit(rt, ticket)
     return ticket, created
+
+
+def store_upload(rt: Runtime, key: str, upload: UploadedFile) -> None:
+    """Put the spooled upload in the blob store (streamed); a store that is down is a 503."""
+    try:
+        rt.blobs.put_file(key, upload.path)
+    except BlobUnavailable as exc:
+        raise Unavailable(f"the file could not be stored, so the import was not accepted; retry later ({exc})") from None
+    finally:
+        upload.path.unlink(missing_ok=True)
+
+
+def _forget(rt: Runtime, key: str) -> None:
+    """Remove a stored upload no ticket refers to (an orphan is harmless if this fails)."""
+    try:
+        rt.blobs.delete_tree(key)
+    except BlobUnavailable:
+        logger.warning("could not remove the unused upload %s", key, exc_info=True)
+
+
+def refuse_file(rt: Runtime, ticket: int, upload: UploadedFile, reason: str) -> None:
+    """Keep a later file for an import that already has one out, and say so in the ticket's log."""
+    upload.path.unlink(missing_ok=True)
+
+    def attempt() -> None:
+        view = rt.view(ticket)
+        assert view is not None
+        refused = FileRefused(at=now(), reason=reason, filename=upload.filename, size=upload.size, sha256=upload.sha256)
+        with write_tx(rt.engine) as conn:
+            event_log.append(conn, ticket, view.seq, [refused])
+
+    retry_conflicts(attempt)
 
 
 def find_ticket(rt: Runtime, tenant: TenantRow, ticket_id: int) -> tuple[TicketRow, ImportView]:
@@ -154,6 +189,8 @@ def cancel_import(rt: Runtime, tenant: TenantRow, ticket_id: int, reason: str = 
             raise Conflict(f"import {ticket_id} has already ended ({view.state})", code="already_finished")
         skipped = max(0, (view.total_rows or 0) - view.rows_seen)
         with write_tx(rt.engine) as conn:
+            if view.spec is not None and view.spec.dry_run:
+                records.discard_staged(conn, ticket_id)  # a dry run's staging ends with it
             event_log.append(conn, ticket_id, view.seq, [ImportCanceled(at=now(), reason=reason, skipped=skipped)])
         return view
 

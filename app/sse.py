@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import msgspec
 import sqlalchemy as sa
-from litestar.response import ServerSentEventMessage
+from litestar import Request
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from actors.runtime import Runtime
 from app.concurrency import in_thread
+from app.errors import BadRequest
 from events import log as event_log
 from events.db import read_tx
 from events.tables import events
@@ -19,6 +22,7 @@ from events.types import TERMINAL_TYPES, event_type
 
 POLL_SECONDS = 0.2  # how often a follower looks for new events (one indexed read)
 KEEPALIVE_SECONDS = 15.0  # a comment line so proxies keep an idle stream open
+MAX_SEQ = 2**31 - 1  # events.seq is a 32-bit column on PostgreSQL
 
 
 def _ended_by(conn: sa.Connection, ticket: int, seq: int) -> bool:
@@ -66,3 +70,22 @@ async def event_stream(rt: Runtime, ticket: int, after: int = 0) -> AsyncIterato
             yield ServerSentEventMessage(comment="keep-alive")
             quiet_since = time.monotonic()
         await anyio.sleep(POLL_SECONDS)
+
+
+def last_event_id(request: Request[Any, Any, Any]) -> int:
+    """Where a follower resumes: the Last-Event-ID header (or ?after=), else from the start.
+    Unreadable means 0; a number no seq can reach is a 400 (the database would overflow)."""
+    raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
+    try:
+        seq = max(0, int(raw))
+    except ValueError:
+        return 0
+    if seq > MAX_SEQ:
+        raise BadRequest(f"Last-Event-ID / after must be a seq between 0 and {MAX_SEQ}", field="after")
+    return seq
+
+
+def live_events(rt: Runtime, ticket: int, request: Request[Any, Any, Any]) -> ServerSentEvent:
+    """The ticket's log as an SSE response, resuming after the caller's last event id."""
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return ServerSentEvent(event_stream(rt, ticket, last_event_id(request)), headers=headers)

@@ -6,16 +6,32 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from app.names import identifier_problem
+from events import catalog
 from events.catalog import TenantRow, get_tenant, tenant_by_name
 from events.log import now
-from events.tables import credentials, tenants
+from events.tables import tenants
 
 DIALECTS = ("native", "yesmail", "thalamus", "teamtracks", "admin")
+# Per dialect: its credential rows (the row's dialect, the name its secret is shown under, a new
+# secret) and the name the public identifier they share is shown under, if they have one.
+_SECRETS: dict[str, tuple[tuple[str, str, Callable[[], str]], ...]] = {
+    "native": (("native", "token", lambda: _token("imp")),),
+    "yesmail": (("yesmail", "api_key", lambda: _token("ymk")),),
+    "thalamus": (("thalamus", "token", lambda: _token("tht")),),
+    "teamtracks": (
+        ("teamtracks", "subscription_key", lambda: secrets.token_hex(16)),
+        ("teamtracks-bearer", "bearer_token", lambda: _token("ttb")),
+    ),
+    "admin": (("admin", "bearer_token", lambda: _token("adm")),),
+}
+_IDENTS = {"yesmail": "api_user", "thalamus": "touchpoint", "teamtracks": "tenant"}
 
 
 def hash_secret(secret: str) -> str:
@@ -34,12 +50,6 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def _add(conn: sa.Connection, tenant_id: int, dialect: str, ident: str | None, secret: str) -> None:
-    conn.execute(
-        credentials.insert().values(tenant_id=tenant_id, dialect=dialect, ident=ident, secret_hash=hash_secret(secret))
-    )
-
-
 def create_tenant(conn: sa.Connection, name: str) -> dict[str, Any]:
     """Create a tenant with one credential per dialect; returns them (the only time secrets are shown)."""
     if (problem := identifier_problem(name)) is not None:
@@ -54,26 +64,41 @@ def create_tenant(conn: sa.Connection, name: str) -> dict[str, Any]:
     ).inserted_primary_key
     assert inserted is not None
     tenant_id = int(inserted[0])
-    native = _token("imp")
-    api_user, api_key = f"{name}-{secrets.token_hex(4)}", _token("ymk")
-    touchpoint, thal_token = f"tp-{secrets.token_hex(6)}", _token("tht")
-    tt_tenant, tt_key, tt_bearer = str(uuid.uuid4()), secrets.token_hex(16), _token("ttb")
-    admin = _token("adm")
-    _add(conn, tenant_id, "native", None, native)
-    _add(conn, tenant_id, "yesmail", api_user, api_key)
-    _add(conn, tenant_id, "thalamus", touchpoint, thal_token)
-    _add(conn, tenant_id, "teamtracks", tt_tenant, tt_key)
-    _add(conn, tenant_id, "teamtracks-bearer", tt_tenant, tt_bearer)
-    _add(conn, tenant_id, "admin", None, admin)
-    return {
-        "tenant": name,
-        "native": {"token": native},
-        "yesmail": {"api_user": api_user, "api_key": api_key},
-        "thalamus": {"touchpoint": touchpoint, "token": thal_token},
-        "teamtracks": {"tenant": tt_tenant, "subscription_key": tt_key, "bearer_token": tt_bearer},
-        "admin": {"bearer_token": admin},
-        "webhook_secret": webhook_secret,
-    }
+    idents = {"yesmail": f"{name}-{secrets.token_hex(4)}", "thalamus": f"tp-{secrets.token_hex(6)}", "teamtracks": str(uuid.uuid4())}
+    out: dict[str, Any] = {"tenant": name}
+    for dialect in DIALECTS:
+        ident = idents.get(dialect)
+        block = {_IDENTS[dialect]: ident} if ident else {}
+        for row_dialect, shown, make in _SECRETS[dialect]:
+            block[shown] = make()
+            catalog.add_credential(conn, tenant_id, row_dialect, ident, hash_secret(block[shown]))
+        out[dialect] = block
+    out["webhook_secret"] = webhook_secret
+    return out
+
+
+def rotate_credentials(conn: sa.Connection, name: str, dialect: str, grace: float = 0) -> dict[str, Any]:
+    """New secrets for one dialect of a tenant (identifiers stay), shown once like create_tenant's;
+    the old ones stop at once, or `grace` seconds from now. LookupError: no such tenant or credential."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"dialect must be one of {', '.join(DIALECTS)}, got {dialect!r}")
+    if not grace >= 0:
+        raise ValueError(f"the grace period is a number of seconds, 0 or more; got {grace!r}")
+    tenant = tenant_by_name(conn, name) if not name.startswith("__") else None
+    if tenant is None:
+        raise LookupError(f"no tenant named {name!r}")
+    at = now()
+    until = at + timedelta(seconds=grace) if grace else None
+    block: dict[str, Any] = {}
+    for row_dialect, shown, make in _SECRETS[dialect]:
+        secret = make()
+        idents = catalog.rotate_credential(conn, tenant.id, row_dialect, hash_secret(secret), at=at, keep_old_until=until)
+        if not idents:
+            raise LookupError(f"tenant {name!r} has no {dialect} credential to rotate")
+        if dialect in _IDENTS:
+            block.setdefault(_IDENTS[dialect], idents[0])
+        block[shown] = secret
+    return {"tenant": name, dialect: block, "previous_valid_until": until.isoformat() if until else None}
 
 
 def rotate_webhook_secret(conn: sa.Connection, tenant_id: int) -> str:
@@ -84,36 +109,34 @@ def rotate_webhook_secret(conn: sa.Connection, tenant_id: int) -> str:
 
 
 def tenant_by_token(conn: sa.Connection, dialect: str, token: str) -> TenantRow | None:
-    """The tenant owning a bearer-style secret of this dialect."""
+    """The tenant owning a bearer-style secret of this dialect (or a rotated one still in its grace period)."""
     digest = hash_secret(token)
-    row = conn.execute(
-        sa.select(credentials.c.tenant_id, credentials.c.secret_hash).where(
-            credentials.c.dialect == dialect, credentials.c.secret_hash == digest
-        )
-    ).first()
-    if row is None or not hmac.compare_digest(row[1], digest):
+    found = catalog.credential_by_hash(conn, dialect, digest, now())
+    if found is None or not hmac.compare_digest(found[1], digest):
         return None
-    return get_tenant(conn, int(row[0]))
+    return get_tenant(conn, found[0])
 
 
 def tenant_by_ident(conn: sa.Connection, dialect: str, ident: str) -> tuple[TenantRow, str] | None:
     """The tenant holding a public identifier of this dialect, with the stored secret hash."""
-    row = conn.execute(
-        sa.select(credentials.c.tenant_id, credentials.c.secret_hash).where(
-            credentials.c.dialect == dialect, credentials.c.ident == ident
-        )
-    ).first()
-    if row is None:
+    found = catalog.credential_by_ident(conn, dialect, ident)
+    if found is None:
         return None
-    tenant = get_tenant(conn, int(row[0]))
-    return (tenant, str(row[1])) if tenant else None
+    tenant = get_tenant(conn, found[0])
+    return (tenant, found[1]) if tenant else None
 
 
 def check_pair(conn: sa.Connection, dialect: str, ident: str, secret: str) -> TenantRow | None:
-    """The tenant when ident and secret match (constant-time on the secret)."""
+    """The tenant when ident and secret match (constant-time on the secret); a rotated secret
+    still in its grace period matches too."""
     found = tenant_by_ident(conn, dialect, ident)
     if found is None:
         hmac.compare_digest(hash_secret(secret), hash_secret("x"))  # same work either way
         return None
     tenant, stored = found
-    return tenant if hmac.compare_digest(stored, hash_secret(secret)) else None
+    digest = hash_secret(secret)
+    if hmac.compare_digest(stored, digest):
+        return tenant
+    # Looked up by its hash, like a bearer token: timing can reveal no more than the hash.
+    retired = catalog.retired_credential(conn, dialect, ident, digest, now())
+    return tenant if retired == tenant.id else None

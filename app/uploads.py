@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from actors.blobs import BlobStore
+from actors.blobs import Blobs
 from app.errors import BadRequest, TooLarge, UnsupportedMedia
 
 _OVERHEAD = 1024 * 1024  # multipart framing and small fields on top of the file limit
@@ -43,7 +43,7 @@ def _mb(n: int) -> str:
 
 
 async def receive_form(
-    request: Request[Any, Any, Any], blobs: BlobStore, *, max_bytes: int, max_parts: int, max_field_bytes: int
+    request: Request[Any, Any, Any], blobs: Blobs, *, max_bytes: int, max_parts: int, max_field_bytes: int
 ) -> Form:
     """Parse a multipart/form-data body as it streams in, enforcing every limit as it goes."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))

@@ -219,6 +219,7 @@ class Bench:
 
     def service_import(
         self, name: str, file_key: str, expect: int, weight: float, *, scaled: bool = False, policy: str = "partial",
+        s3: bool = False,
     ) -> dict[str, Any]:
         path = self._need(file_key)
         workdir = self.tmp / name
@@ -226,7 +227,7 @@ class Bench:
         cap = self.cap(weight, expect, fmt)
         began = time.monotonic()
         try:
-            with Service(workdir, scaled=scaled, processes=self.args.processes) as svc:
+            with Service(workdir, scaled=scaled, processes=self.args.processes, s3=s3) as svc:
                 got = svc.run_import(path, policy=policy, expect_rows=expect, cap=cap)
         finally:
             if not self.args.keep:
@@ -292,6 +293,11 @@ class Bench:
                 plan.append(("scaled.csv.partial",
                              f"service CSV->PostgreSQL scaled, Redis + {a.processes} worker procs, partial ({n})", 60,
                              lambda w: self.service_import("scaled", "csv", self.rows, w, scaled=True), "floor.pg_copy"))
+                if not a.no_s3:
+                    plan.append(("scaled.csv.partial.s3",
+                                 f"service CSV->PostgreSQL scaled, blobs on S3 (moto), Redis + {a.processes} worker procs, partial ({n})",
+                                 60, lambda w: self.service_import("scaled-s3", "csv", self.rows, w, scaled=True, s3=True),
+                                 "floor.pg_copy"))
             plan += [
                 ("embedded.xlsx.small", f"service XLSX->SQLite embedded partial ({a.xlsx_rows // XLSX_SMALL_DIVISOR:,})", 15,
                  lambda w: self.service_import("emb-xlsx-small", "xlsx_small", a.xlsx_rows // XLSX_SMALL_DIVISOR, w),
@@ -486,6 +492,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--budget", type=float, default=BUDGET,
                    help=f"seconds the run may take ({BUDGET:.0f}: with a fresh venv's install, make bench stays under 10 min)")
     p.add_argument("--no-scaled", action="store_true", help="skip PostgreSQL/Redis (floor and scaled stage)")
+    p.add_argument("--no-s3", action="store_true", help="skip the scaled stage with blobs on an S3 server (moto)")
     p.add_argument("--no-probe", action="store_true", help="skip the status-latency import")
     p.add_argument("--no-peer", action="store_true", help="skip sqlite-utils")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (data, service logs)")

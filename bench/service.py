@@ -1,4 +1,4 @@
-"""Drive the real service: `importer serve` (embedded) or serve + `importer worker` (scaled), on loopback.
+"""Drive the real service: `importer serve` (embedded) or serve + `importer worker` (scaled; blobs in a folder or an S3 server), on loopback.
 
 Every process here is one the harness started (in its own session, so its whole tree can be
 stopped by that id); RSS is sampled with psutil over each started process and its children.
@@ -310,9 +310,13 @@ def phases(events: list[dict[str, Any]], sent: float, accepted: float) -> dict[s
 class Service:
     """One deployment of the real service in a fresh data dir, with a tenant and the bench dataset."""
 
-    def __init__(self, workdir: Path, *, scaled: bool = False, processes: int = 2, log_dir: Path | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, scaled: bool = False, processes: int = 2, log_dir: Path | None = None, s3: bool = False
+    ) -> None:
         self.workdir = workdir
         self.scaled = scaled
+        self.s3_port = free_port() if s3 else 0  # blobs in a moto S3 server (a process, not sampled for RSS)
+        self.s3_proc: subprocess.Popen[bytes] | None = None
         self.processes = processes
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -339,7 +343,31 @@ class Service:
             env["IMPORTER_REDIS_URL"] = redis_url()
             env["IMPORTER_REDIS_NAMESPACE"] = self.namespace
             env["IMPORTER_DATABASE_URL"] = with_search_path(postgres_url(), self.schema)
+        if self.s3_port:
+            env.update(
+                IMPORTER_BLOB_URL="s3://bench/blobs", AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.s3_port}",
+                AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1",
+            )
         return env
+
+    def _start_s3(self, timeout: float = 30.0) -> None:
+        """moto's S3 server on loopback, with the bench bucket."""
+        log = open(self.log_dir / "s3.log", "ab")  # noqa: SIM115 (closed with the process)
+        self.s3_proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        url = f"http://127.0.0.1:{self.s3_port}"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.put(f"{url}/bench", timeout=2).raise_for_status()
+                return
+            except httpx.HTTPError:
+                if self.s3_proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the S3 server did not start: {self.log_tail('s3')}") from None
+                time.sleep(0.1)
 
     def _cli(self, *args: str) -> str:
         proc = subprocess.run(
@@ -366,6 +394,8 @@ class Service:
 
             with psycopg.connect(libpq_url(postgres_url()), autocommit=True) as conn:
                 conn.execute(f'CREATE SCHEMA "{self.schema}"')
+        if self.s3_port:
+            self._start_s3()
         creds = json.loads(self._cli("tenants", "create", "bench", "--json"))
         self.token = creds["native"]["token"]
         schema_file = data.write_schema(self.workdir / "schema.json")
@@ -403,7 +433,7 @@ class Service:
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop the processes (a cut import is not waited for); drop the schema and Redis keys of a scaled run."""
-        for proc in self.procs.values():
+        for proc in [*self.procs.values(), *([self.s3_proc] if self.s3_proc else [])]:
             with contextlib.suppress(Exception):
                 stop_tree(proc, grace)
         if self.scaled:

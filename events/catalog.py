@@ -1,4 +1,4 @@
-"""Tenants, datasets and tickets: the few mutable-free rows the log refers to."""
+"""Tenants, their credentials, datasets and tickets: the few rows the log refers to."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import msgspec
 import sqlalchemy as sa
 
 from events.datasets import DatasetSchema, parse_schema, schema_json
-from events.tables import datasets, tenants, tickets
+from events.tables import credentials, datasets, retired_credentials, tenants, tickets
 
 
 class TenantRow(msgspec.Struct, frozen=True):
@@ -55,6 +55,73 @@ def tenant_by_name(conn: sa.Connection, name: str) -> TenantRow | None:
     """A tenant by name."""
     row = conn.execute(sa.select(tenants.c.id, tenants.c.name, tenants.c.webhook_secret).where(tenants.c.name == name)).first()
     return TenantRow(*row) if row else None
+
+
+def add_credential(conn: sa.Connection, tenant_id: int, dialect: str, ident: str | None, secret_hash: str) -> None:
+    """Store one credential of a tenant (the secret only as its hash)."""
+    conn.execute(credentials.insert().values(tenant_id=tenant_id, dialect=dialect, ident=ident, secret_hash=secret_hash))
+
+
+def credential_by_hash(conn: sa.Connection, dialect: str, secret_hash: str, at: datetime) -> tuple[int, str] | None:
+    """(tenant id, stored hash) of the credential with this secret hash: a current one, or a
+    rotated one whose grace period has not ended at `at`."""
+    row = conn.execute(
+        sa.select(credentials.c.tenant_id, credentials.c.secret_hash).where(
+            credentials.c.dialect == dialect, credentials.c.secret_hash == secret_hash
+        )
+    ).first()
+    if row is None:
+        row = conn.execute(
+            sa.select(retired_credentials.c.tenant_id, retired_credentials.c.secret_hash).where(
+                retired_credentials.c.dialect == dialect, retired_credentials.c.secret_hash == secret_hash,
+                retired_credentials.c.expires_at > at,
+            )
+        ).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def credential_by_ident(conn: sa.Connection, dialect: str, ident: str) -> tuple[int, str] | None:
+    """(tenant id, current secret hash) of the credential with this public identifier."""
+    row = conn.execute(
+        sa.select(credentials.c.tenant_id, credentials.c.secret_hash).where(
+            credentials.c.dialect == dialect, credentials.c.ident == ident
+        )
+    ).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def retired_credential(conn: sa.Connection, dialect: str, ident: str, secret_hash: str, at: datetime) -> int | None:
+    """The tenant id of a rotated identifier + secret pair still within its grace period at `at`."""
+    found = conn.execute(
+        sa.select(retired_credentials.c.tenant_id).where(
+            retired_credentials.c.dialect == dialect, retired_credentials.c.ident == ident,
+            retired_credentials.c.secret_hash == secret_hash, retired_credentials.c.expires_at > at,
+        )
+    ).scalar()
+    return None if found is None else int(found)
+
+
+def rotate_credential(
+    conn: sa.Connection, tenant_id: int, dialect: str, secret_hash: str, *, at: datetime, keep_old_until: datetime | None
+) -> list[str | None]:
+    """Give a tenant's credential of one dialect a new secret (its identifier stays); the old secret
+    stops at once, or is kept as retired until `keep_old_until`. Returns the identifiers rotated
+    (empty when the tenant has no such credential). Retired secrets past their time are dropped."""
+    conn.execute(retired_credentials.delete().where(retired_credentials.c.expires_at <= at))
+    current = conn.execute(
+        sa.select(credentials.c.id, credentials.c.ident, credentials.c.secret_hash).where(
+            credentials.c.tenant_id == tenant_id, credentials.c.dialect == dialect
+        )
+    ).all()
+    if keep_old_until is not None and current:
+        conn.execute(
+            retired_credentials.insert(),
+            [{"tenant_id": tenant_id, "dialect": dialect, "ident": ident, "secret_hash": old, "expires_at": keep_old_until}
+             for _, ident, old in current],
+        )
+    for row_id, _, _ in current:
+        conn.execute(credentials.update().where(credentials.c.id == row_id).values(secret_hash=secret_hash))
+    return [ident for _, ident, _ in current]
 
 
 def _dataset(row: Any) -> DatasetRow:
@@ -163,4 +230,12 @@ def list_ticket_ids(conn: sa.Connection, tenant_id: int | None = None, after: in
     query = sa.select(tickets.c.id).where(tickets.c.id > after).order_by(tickets.c.id).limit(limit)
     if tenant_id is not None:
         query = query.where(tickets.c.tenant_id == tenant_id)
+    return list(conn.execute(query).scalars())
+
+
+def recent_ticket_ids(conn: sa.Connection, tenant_id: int, before: int | None = None, limit: int = 50) -> list[int]:
+    """A tenant's ticket ids, newest first, optionally only those older than `before`."""
+    query = sa.select(tickets.c.id).where(tickets.c.tenant_id == tenant_id).order_by(tickets.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(tickets.c.id < before)
     return list(conn.execute(query).scalars())

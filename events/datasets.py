@@ -235,6 +235,29 @@ class RowValidator:
         self.validate = _compile(plan, schema.key)
 
 
+class KeyReader:
+    """Reads the key of a row that failed validation, when its key cells are valid on their own."""
+
+    __slots__ = ("_positions", "_validate")
+
+    def __init__(self, schema: DatasetSchema, present: Sequence[str]) -> None:
+        """Key fields by their position among `present` (a source without them yields no keys)."""
+        where = {name: i for i, name in enumerate(present)}
+        kinds = {f.name: f.type for f in schema.fields}
+        known = all(k in where and k in kinds for k in schema.key)
+        self._positions = tuple(where[k] for k in schema.key) if known else None
+        plan = tuple((k, kinds[k], True) for k in schema.key) if known else ()
+        self._validate = _compile(plan, schema.key) if known else None
+
+    def __call__(self, cells: Sequence[str | None]) -> str | None:
+        """The row's canonical key (as ValidRow.key), or None when a key cell is missing or invalid."""
+        if self._positions is None or self._validate is None:
+            return None
+        width = len(cells)
+        result = self._validate([cells[i] if i < width else None for i in self._positions])
+        return None if isinstance(result, str) else result.key
+
+
 def _json_text(text: str) -> str:
     """A string as JSON text, escapes included."""
     return _encode(text).decode()

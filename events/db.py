@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from events import locks
 from events.tables import metadata
 
 
@@ -26,7 +27,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
         with engine.begin() as conn:  # several processes may start on a new database at once
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7319001)"))
+            locks.schema_change(conn)
             metadata.create_all(conn)
             _add_new_columns(conn)
         return engine

@@ -47,6 +47,7 @@ class ChunkDecision(msgspec.Struct):
     writes: list[Write]
     failed: int
     exceeded: bool
+    failed_existing: list[int] = []  # failed rows whose key named an existing record
 
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -61,10 +62,14 @@ def decide_chunk(
     failed_before: int,
     budget: int | None,
     exceeded_before: bool = False,
+    failed_keys: Mapping[int, str] | None = None,
 ) -> ChunkDecision:
-    """Decide every row of a chunk, in order. rows: (index, line, validated row or error)."""
+    """Decide every row of a chunk, in order. rows: (index, line, validated row or error);
+    failed_keys: the keys that could be read from failed rows, by row index."""
     runs: list[tuple[Outcome, int]] = []
     failures: list[RowFailure] = []
+    failed_existing: list[int] = []
+    known = failed_keys or {}
     state: dict[str, tuple[dict[str, Any], bool, int]] = {}  # key -> (values, new?, creating row)
     failed = failed_before
     exceeded = exceeded_before
@@ -76,6 +81,9 @@ def decide_chunk(
         elif isinstance(row, str):
             outcome = "f"
             failures.append(RowFailure(index, line, row))
+            failed_key = known.get(index)
+            if failed_key is not None and (failed_key in state or failed_key in existing):
+                failed_existing.append(index)
         else:
             key = row.key
             current = state.get(key)
@@ -86,6 +94,7 @@ def decide_chunk(
             elif mode == "insert":
                 outcome = "f"
                 failures.append(RowFailure(index, line, f"duplicate key {key}: the record already exists"))
+                failed_existing.append(index)
             elif mode == "ignore":
                 outcome = "i"
             else:
@@ -109,4 +118,4 @@ def decide_chunk(
     if last is not None:
         runs.append((last, length))
     writes = [Write(key, values, new, creator) for key, (values, new, creator) in state.items()]
-    return ChunkDecision(runs, failures, writes, failed, exceeded)
+    return ChunkDecision(runs, failures, writes, failed, exceeded, failed_existing)

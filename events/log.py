@@ -131,3 +131,17 @@ def last_activity(conn: sa.Connection, ids: Iterable[int]) -> dict[int, datetime
     for ticket, at in rows:
         out[ticket] = at if at.tzinfo else at.replace(tzinfo=UTC)
     return out
+
+
+def expired_files(conn: sa.Connection, cutoff: datetime, limit: int = 100) -> list[int]:
+    """Tickets that ended before `cutoff` and still have a stored file (no FileRemoved yet)."""
+    ended = sa.select(events.c.ticket).where(events.c.type.in_(TERMINAL_TYPES), events.c.at <= cutoff)
+    stored = sa.select(events.c.ticket).where(events.c.type == "file_stored")
+    removed = sa.select(events.c.ticket).where(events.c.type == "file_removed")
+    query = (
+        sa.select(tickets.c.id)
+        .where(tickets.c.id.in_(ended), tickets.c.id.in_(stored), tickets.c.id.not_in(removed))
+        .order_by(tickets.c.id)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())

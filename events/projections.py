@@ -14,6 +14,8 @@ from events.types import (
     ChunkApplied,
     DownloadAttempted,
     FileParsed,
+    FileRefused,
+    FileRemoved,
     FileStored,
     ImportCanceled,
     ImportCompleted,
@@ -81,6 +83,7 @@ class ImportView(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime | None = None
     finished_at: datetime | None = None
     file: FileStored | None = None
+    file_removed: bool = False  # the file outlived its retention period and was deleted
     parsed: FileParsed | None = None
     download_attempts: int = 0
     chunks_applied: int = 0
@@ -90,6 +93,7 @@ class ImportView(msgspec.Struct, frozen=True, kw_only=True):
     unchanged: int = 0
     ignored: int = 0
     failed: int = 0
+    failed_existing: int = 0  # failed rows whose key named an existing record (failed updates)
     skipped: int = 0
     rolled_back: int = 0
     threshold_exceeded: bool = False
@@ -187,6 +191,8 @@ def apply(view: ImportView, ev: AnyEvent) -> ImportView:
             )
         case ChunkApplied():
             return _apply_chunk(view, ev)
+        case FileRefused():
+            return view  # a later file that was kept out: in the log for operators, no caller-visible change
         case ThresholdExceeded(failed=failed, threshold=limit):
             message = f"error threshold exceeded: {failed} failed rows, threshold {limit}"
             return replace(
@@ -227,6 +233,8 @@ def apply(view: ImportView, ev: AnyEvent) -> ImportView:
             return replace(view, webhook=replace(view.webhook, delivered_at=at, abandoned=False))
         case WebhookAbandoned():
             return replace(view, webhook=replace(view.webhook, abandoned=True))
+        case FileRemoved():
+            return replace(view, file_removed=True)
         case WebhookRedeliveryRequested():
             return replace(
                 view,
@@ -259,6 +267,7 @@ def _apply_chunk(view: ImportView, ev: ChunkApplied) -> ImportView:
         unchanged=view.unchanged + counts["n"],
         ignored=view.ignored + counts["i"],
         failed=view.failed + counts["f"],
+        failed_existing=view.failed_existing + len(ev.failed_existing),
         skipped=view.skipped + counts["s"],
         outcomes=(*view.outcomes, ChunkOutcome(ev.chunk, ev.first, ev.runs, ev.failures, ev.at)),
         updated_at=ev.at,

@@ -17,16 +17,33 @@ tenants = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+
+def _credential_columns() -> list[sa.Column[object]]:
+    """What a credential row holds (fresh Column objects: a Column belongs to one table)."""
+    return [
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("tenant_id", sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("dialect", sa.String(40), nullable=False),
+        sa.Column("ident", sa.String(200), nullable=True),  # public half (api user, touchpoint, ...)
+        sa.Column("secret_hash", sa.String(128), nullable=False),  # sha256 hex of the secret half
+    ]
+
+
 credentials = sa.Table(
     "credentials",
     metadata,
-    sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("tenant_id", sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("dialect", sa.String(40), nullable=False),
-    sa.Column("ident", sa.String(200), nullable=True),  # public half (api user, touchpoint, ...)
-    sa.Column("secret_hash", sa.String(128), nullable=False),  # sha256 hex of the secret half
+    *_credential_columns(),
     sa.UniqueConstraint("dialect", "ident", name="uq_credentials_ident"),
     sa.Index("ix_credentials_secret", "dialect", "secret_hash"),
+)
+
+# A rotated credential's old secret, still accepted until `expires_at` (the rotation's grace period).
+retired_credentials = sa.Table(
+    "retired_credentials",
+    metadata,
+    *_credential_columns(),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_retired_credentials_secret", "dialect", "secret_hash"),
 )
 
 datasets = sa.Table(

@@ -32,6 +32,7 @@ class ImportSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     dialect: str = "native"
     name: str | None = None
     extra: dict[str, str] = {}
+    dry_run: bool = False  # run every step and report every outcome, but write no record
 
 
 class RowFailure(msgspec.Struct, frozen=True, array_like=True):
@@ -85,6 +86,18 @@ class ChunkApplied(Event, tag="chunk_applied", frozen=True):
     first: int  # index of the chunk's first row
     runs: tuple[tuple[Outcome, int], ...]  # run-length outcomes, row by row
     failures: tuple[RowFailure, ...] = ()
+    # Failed rows whose key could be read and named an existing record when the chunk was
+    # applied (a failed update, for dialects that tell failed creates and updates apart).
+    failed_existing: tuple[int, ...] = ()
+
+
+class FileRefused(Event, tag="file_refused", frozen=True):
+    """A later file sent for an import that already has its file: kept out, noted in the log."""
+
+    reason: str
+    filename: str | None = None
+    size: int = 0
+    sha256: str = ""
 
 
 class ThresholdExceeded(Event, tag="threshold_exceeded", frozen=True):
@@ -125,10 +138,17 @@ class WebhookDelivered(Event, tag="webhook_delivered", frozen=True):
 
 class WebhookAbandoned(Event, tag="webhook_abandoned", frozen=True):
     attempts: int
+    reason: str | None = None  # set when no retry could help (the SSRF guard refused the target)
 
 
 class WebhookRedeliveryRequested(Event, tag="webhook_redelivery_requested", frozen=True):
     by: str = "operator"
+
+
+class FileRemoved(Event, tag="file_removed", frozen=True):
+    """The stored file (and any staged chunks) deleted after the retention period; FileStored keeps its sha256."""
+
+    blob: str
 
 
 AnyEvent = (
@@ -137,6 +157,7 @@ AnyEvent = (
     | FileStored
     | FileParsed
     | ChunkApplied
+    | FileRefused
     | ThresholdExceeded
     | RolledBack
     | ImportCompleted
@@ -146,6 +167,7 @@ AnyEvent = (
     | WebhookDelivered
     | WebhookAbandoned
     | WebhookRedeliveryRequested
+    | FileRemoved
 )
 
 TERMINAL_TYPES = frozenset({"import_completed", "import_failed", "import_canceled"})
@@ -160,6 +182,7 @@ class _ChunkCounts(Event, tag="chunk_applied", frozen=True):
     chunk: int
     first: int
     runs: tuple[tuple[Outcome, int], ...]
+    failed_existing: tuple[int, ...] = ()  # counted by the fold (failed updates), so read
 
 
 class _Failures(msgspec.Struct):
@@ -186,7 +209,9 @@ def decode_event_counts(data: bytes | str) -> AnyEvent:
     """Parse an event, leaving a ChunkApplied's row failures unread (failures=())."""
     event = _counts_decoder.decode(data)
     if isinstance(event, _ChunkCounts):
-        return ChunkApplied(at=event.at, chunk=event.chunk, first=event.first, runs=event.runs)
+        return ChunkApplied(
+            at=event.at, chunk=event.chunk, first=event.first, runs=event.runs, failed_existing=event.failed_existing
+        )
     return event  # type: ignore[no-any-return]
 
 

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import Harness, postgres_url, redis_url, service_available
-
-REQUIRE = os.environ.get("IMPORTER_REQUIRE_SERVICES") == "1"
-
-
-def need(service: str) -> None:
-    """Skip (or, in CI, fail) when a service is unreachable."""
-    reason = service_available(service)
-    if reason is None:
-        return
-    if REQUIRE:
-        pytest.fail(f"{service} is required (IMPORTER_REQUIRE_SERVICES=1) but unreachable: {reason}")
-    pytest.skip(f"{service} unreachable: {reason}")
+from tests.support import Harness, need, need_module, postgres_url, redis_url
+from tests.support.object_store import S3Server
 
 
 @pytest.fixture
@@ -40,6 +28,17 @@ def pg_schema_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's standalone S3 server, one process for the session (each test makes its own bucket)."""
+    need_module("moto.server")  # the server extra (flask, werkzeug) must be there too
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture

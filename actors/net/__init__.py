@@ -1,8 +1,8 @@
 """SSRF-safe fetching of sources (http, https, ftp) and Standard Webhooks delivery."""
 
 from actors.net.errors import DownloadError, NetError, UnsafeTarget
-from actors.net.fetch import Downloaded, download
-from actors.net.ssrf import AllowList, check_url_syntax, redact, resolve_checked
+from actors.net.fetch import HTTP_SCHEMES, Downloaded, download
+from actors.net.ssrf import AllowList, check_target, check_url_syntax, redact, resolve_checked
 from actors.net.webhooks import (
     DEFAULT_SCHEDULE,
     Attempt,
@@ -15,6 +15,7 @@ from actors.net.webhooks import (
 
 __all__ = [
     "DEFAULT_SCHEDULE",
+    "HTTP_SCHEMES",
     "AllowList",
     "Attempt",
     "DownloadError",
@@ -22,6 +23,7 @@ __all__ = [
     "NetError",
     "UnsafeTarget",
     "backoff_schedule",
+    "check_target",
     "check_url_syntax",
     "deliver",
     "download",

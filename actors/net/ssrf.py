@@ -177,6 +177,16 @@ def parse_target(url: str, schemes: frozenset[str] = DEFAULT_SCHEMES) -> Target:
     )
 
 
+def check_target(url: str, allow: AllowList, schemes: frozenset[str] = DEFAULT_SCHEMES) -> tuple[Target, list[str]]:
+    """The guard's whole verdict on one URL: its syntax, then every address its host resolves to.
+
+    Refusals raise UnsafeTarget; a host that does not resolve raises DownloadError. Run at
+    submission (source URIs and callback targets) and again before each connection.
+    """
+    target = parse_target(url, schemes)
+    return target, resolve_checked(target.host, target.port, allow)
+
+
 def resolve_checked(host: str, port: int, allow: AllowList) -> list[str]:
     """Resolve a host and return its IPs; refuse if any of them is not public and not allowed."""
     name = _normalise_host(host.strip("[]"))

@@ -16,9 +16,9 @@ from collections.abc import Callable
 import httpx
 import msgspec
 
-from actors.net.errors import NetError
+from actors.net.errors import NetError, UnsafeTarget
 from actors.net.fetch import HTTP_SCHEMES, describe_http_error, open_client, send_pinned
-from actors.net.ssrf import AllowList, parse_target, resolve_checked
+from actors.net.ssrf import AllowList, check_target
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,11 @@ class Attempt(msgspec.Struct, frozen=True):
     status: int | None
     error: str | None
     duration_ms: int
+    permanent: bool = False  # refused by the SSRF guard: no retry can succeed
 
     @property
     def ok(self) -> bool:
-        """A 2xx answer; anything else is retried by the schedule."""
+        """A 2xx answer; anything else but a permanent refusal is retried by the schedule."""
         return self.status is not None and 200 <= self.status < 300
 
 
@@ -69,8 +70,8 @@ def deliver(
     """POST one signed message; network failures become Attempt(status=None, error=...)."""
     started = time.monotonic()
 
-    def attempt(status: int | None, error: str | None) -> Attempt:
-        return Attempt(status, error, int((time.monotonic() - started) * 1000))
+    def attempt(status: int | None, error: str | None, permanent: bool = False) -> Attempt:
+        return Attempt(status, error, int((time.monotonic() - started) * 1000), permanent)
 
     headers = {
         "Content-Type": "application/json",
@@ -79,8 +80,9 @@ def deliver(
         "webhook-signature": sign(secret, msg_id, timestamp, body),
     }
     try:
-        target = parse_target(url, HTTP_SCHEMES)
-        ips = resolve_checked(target.host, target.port, allow)
+        target, ips = check_target(url, allow, HTTP_SCHEMES)  # again at delivery: DNS may have changed
+    except UnsafeTarget as exc:
+        return attempt(None, str(exc), permanent=True)
     except NetError as exc:
         return attempt(None, str(exc))
     client = open_client(transport, deadline=timeout)  # the timeout bounds the whole attempt

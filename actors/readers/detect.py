@@ -11,7 +11,7 @@ import msgspec
 from actors.readers.csv_reader import inspect_csv, read_csv
 from actors.readers.errors import BadRow, ReaderError
 from actors.readers.xls_reader import inspect_xls, read_xls
-from actors.readers.xlsx_reader import inspect_xlsx, read_xlsx
+from actors.readers.xlsx import inspect_xlsx, read_xlsx
 
 FileFormat = Literal["csv", "xlsx", "xls"]
 SAMPLE_BYTES = 64 * 1024  # what inspect_file reads of a CSV to settle encoding and separator
@@ -65,13 +65,21 @@ def inspect_file(
 
 
 def read_rows(
-    path: str | os.PathLike[str], info: FileInfo, *, max_unpacked_bytes: int = 1 << 30
+    path: str | os.PathLike[str],
+    info: FileInfo,
+    *,
+    max_unpacked_bytes: int = 1 << 30,
+    fast: bool = True,
 ) -> Iterator[tuple[int, list[str | None]] | BadRow]:
-    """Stream the file's non-blank rows, the first included, as (line, cells) or BadRow."""
+    """Stream the file's non-blank rows, the first included, as (line, cells) or BadRow.
+
+    fast=False reads sheets by their reference path only (expat for XLSX, xlrd for XLS), which
+    the fast paths are tested to agree with; CSV has one path.
+    """
     if info.format == "xlsx":
-        return read_xlsx(os.fspath(path), info.sheet, max_unpacked_bytes)
+        return read_xlsx(os.fspath(path), info.sheet, max_unpacked_bytes, fast=fast)
     if info.format == "xls":
-        return read_xls(path, info.sheet)
+        return read_xls(path, info.sheet, fast=fast)
     # list is invariant, so mypy cannot see that CSV's list[str] rows fit; they never hold None.
     return read_csv(path, info.separator or ",", info.encoding or "utf-8")  # type: ignore[return-value]
 

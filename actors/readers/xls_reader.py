@@ -23,10 +23,10 @@ import python_calamine
 import xlrd
 from xlrd import compdoc
 
+from actors.readers.cells import EPOCH_1900, EPOCH_1904, datetime_text, float_text
 from actors.readers.errors import BadRow, ReaderError
-from actors.readers.xlsx_reader import datetime_text, float_text
+from actors.readers.sheets import Row, first_row, named_sheet
 
-Row = tuple[int, list[str | None]]
 _ENCRYPTED_OOXML = "EncryptedPackage".encode("utf-16-le")  # an OLE2 stream name, as stored
 
 
@@ -42,26 +42,27 @@ def inspect_xls(
 ) -> tuple[str, tuple[str | None, ...]]:
     """Resolve the sheet and read its first non-blank row."""
     name, rows = _read(path, sheet)
-    for item in rows:
-        if isinstance(item, BadRow):
-            raise ReaderError(
-                f"sheet {name!r}, row {item.line}: cannot read the first row: {item.message}"
-            )
-        return name, tuple(item[1])
-    raise ReaderError(f"sheet {name!r} has no rows (it is blank)")
+    return name, first_row(name, rows)
 
 
-def read_xls(path: str | os.PathLike[str], sheet: str | None) -> Iterator[Row | BadRow]:
-    """Stream the sheet's non-blank rows as (row number, cells); BadRow for rows with error cells."""
-    return _read(path, sheet)[1]
+def read_xls(
+    path: str | os.PathLike[str], sheet: str | None, *, fast: bool = True
+) -> Iterator[Row | BadRow]:
+    """Stream the sheet's non-blank rows as (row number, cells); BadRow for rows with error cells.
+
+    fast=False reads the sheet by xlrd alone: the reference reading calamine's is tested against.
+    """
+    return _read(path, sheet, fast)[1]
 
 
-def _read(path: str | os.PathLike[str], sheet: str | None) -> tuple[str, Iterator[Row | BadRow]]:
+def _read(
+    path: str | os.PathLike[str], sheet: str | None, fast: bool = True
+) -> tuple[str, Iterator[Row | BadRow]]:
     """(sheet name, rows): calamine's values when it and the layout scan can read the file, else xlrd's."""
-    fast = _calamine(path, sheet)
-    if fast is not None:
-        return fast
-    book = _open(path)  # calamine refused the file: xlrd reads it (and words any error)
+    by_calamine = _calamine(path, sheet) if fast else None
+    if by_calamine is not None:
+        return by_calamine
+    book = _open(path)  # calamine refused the file (or was not asked): xlrd reads it
     try:
         name, rows = _sheet(book.book, sheet)
         return name, _closing(book, rows)
@@ -150,7 +151,7 @@ def _calamine(path: str | os.PathLike[str], sheet: str | None) -> tuple[str, Ite
     except Exception:
         return None
     errors = _error_cells(layout, names.index(name))
-    base = datetime(1904, 1, 1) if layout.datemode else datetime(1899, 12, 30)
+    base = EPOCH_1904 if layout.datemode else EPOCH_1900
     return name, _calamine_rows(values, first_col, errors, base)
 
 
@@ -268,14 +269,7 @@ def _pick(names: list[str], sheet: str | None) -> str:
     """The named sheet (exactly, else ignoring case and surrounding spaces), or the first."""
     if not names:
         raise ReaderError("workbook has no sheets")
-    if sheet is None:
-        return names[0]
-    folded = sheet.strip().casefold()
-    matches = [n for n in names if n == sheet] or [n for n in names if n.strip().casefold() == folded]
-    if not matches:
-        listed = ", ".join(repr(n) for n in names)
-        raise ReaderError(f"workbook has no sheet named {sheet!r}; its sheets are {listed}")
-    return matches[0]
+    return names[0] if sheet is None else names[named_sheet(names, sheet)]
 
 
 def _rows(sheet: Any, datemode: int) -> Iterator[Row | BadRow]:

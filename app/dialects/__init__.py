@@ -16,3 +16,6 @@ WEBHOOK_RENDERERS: dict[str, Callable[..., bytes]] = {
     **getattr(teamtracks, "WEBHOOK_RENDERERS", {}),
     **getattr(admin, "WEBHOOK_RENDERERS", {}),
 }
+
+# Path prefix -> the dialect's error renderer, for errors raised before any route handler (404, 405).
+ERROR_PREFIXES: dict[str, Callable[..., Any]] = {**getattr(thalamus, "ERROR_PREFIXES", {})}

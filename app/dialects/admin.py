@@ -13,7 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
-from actors.readers import ReaderError, inspect_file, read_rows
+from actors.readers import ReaderError, inspect_file
 from actors.runtime import Runtime
 from app import service
 from app.auth import bearer_token, by_token, runtime
@@ -30,6 +30,7 @@ from app.dialects.admin_views import (
 )
 from app.errors import BadRequest, NotFound, Unauthorized
 from app.json_body import JSON_BODY_LIMIT, auth_then_json
+from app.reports import source_of
 from app.uploads import receive_form
 from events import catalog
 from events.catalog import TenantRow
@@ -49,6 +50,7 @@ TYPES = {
     "TransferPaymentsInfo": "transfer_payments_info",
 }
 _TYPE_BY_LOWER = {name.lower(): name for name in TYPES}
+_SECOND_FILE = "The batch already has its file; this file was not imported (one file per batch)."
 _PAGE_SIZE = 100
 # Query names as the doc's reference spells them; every one is also read in any other casing.
 AuthHeader = Annotated[str | None, HeaderParameter(name="Authorization", required=True, description="Bearer <token>")]
@@ -226,8 +228,8 @@ class AdminImports(Controller):
             form.discard()
             raise
         if view is not None:  # the batch already has its file: deduplicated, as the BatchId note says
-            form.discard()
-            return ok()
+            await in_thread(service.refuse_file, rt, view.ticket, form.file, _SECOND_FILE)
+            return ok(_SECOND_FILE)
         filename = form.file.filename or form.fields.get("FileName") or None
         extra = {"batchId": batch.id, "type": batch.type}
         extra.update({k: v for k, v in (("companyId", batch.company_id), ("companyProjectId", batch.company_project_id)) if v})
@@ -235,10 +237,14 @@ class AdminImports(Controller):
             dataset=TYPES[batch.type], mode="update", policy="partial", filename=filename,
             dialect=DIALECT, name=batch.id, extra=extra,
         )
+        upload = form.file
         try:
-            await in_thread(service.start_import, rt, tenant_row, spec, upload=form.file, dedup_key=f"batch:{batch.id}")
+            ticket, created = await in_thread(service.start_import, rt, tenant_row, spec, upload=upload, dedup_key=f"batch:{batch.id}")
         except NotFound as exc:
             raise BadRequest(f"Type {batch.type} cannot be imported: {exc.message}.") from None
+        if not created:  # a concurrent upload to the same batch got there first
+            await in_thread(service.refuse_file, rt, ticket, upload, _SECOND_FILE)
+            return ok(_SECOND_FILE)
         return ok()
 
     @get(["/adm/import/entries", "/admin/importBatches/entries"], summary="GetImportEntries: per-row entries, paginated",
@@ -275,22 +281,12 @@ class AdminImports(Controller):
             raise NotFound(f"Batch {batch.id} has no uploaded file yet.")
         if view.parsed is None and view.terminal:
             raise BadRequest(f"Batch {batch.id} failed before its rows were read: {view.reason}")
-        path = rt.blobs.path(view.file.blob)
-        read = view.parsed or view.spec  # read the file exactly as the import did
-        budget = rt.settings.max_unpacked_bytes
-        try:
-            info = await in_thread(
-                inspect_file, path, separator=read.separator, encoding=read.encoding, sheet=read.sheet,
-                max_unpacked_bytes=budget,
-            )
-        except ReaderError as exc:
-            raise BadRequest(f"The result file cannot be produced: {exc}") from None
-        except OSError:  # the blob was removed: say so, without the server's path
-            logger.warning("batch %s: result file unavailable, its source blob is gone", batch.id, exc_info=True)
-            raise BadRequest(f"The result file cannot be produced: batch {batch.id}'s uploaded file is no longer stored.") from None
+        if view.file_removed:
+            raise NotFound(f"Batch {batch.id}'s uploaded file was removed after the retention period.")
+        source = await in_thread(source_of, rt, view)  # object storage: a streamed local copy, given back after
         return Stream(
-            result_csv(view, read_rows(path, info, max_unpacked_bytes=budget), rt.failures(view.ticket)),
-            media_type="text/csv; charset=utf-8",
+            result_csv(view, source.rows(), rt.failures(view.ticket)),
+            media_type="text/csv",  # the framework adds "; charset=utf-8" to text types itself
             headers={"Content-Disposition": f'attachment; filename="import-result-{batch.id}.csv"'},
         )
 

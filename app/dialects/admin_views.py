@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import logging
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -14,20 +11,16 @@ from litestar import Request, Response
 from litestar.openapi.datastructures import ResponseSpec
 from msgspec.structs import replace
 
-from actors.readers import BadRow, ReaderError
+from actors.readers import BadRow
 from app.errors import classify
+from app.reports import SourceRow, csv_stream, escape_cell, fit, until_unreadable, with_results
 from events.projections import FailureSource, ImportView, RowResult, iter_results
-
-logger = logging.getLogger("importer.admin")
 
 ENTRY_STATUS = {"c": "Created", "u": "Updated", "n": "Unchanged", "i": "Ignored", "f": "Failed", "s": "Skipped"}
 BATCH_STATUS = {
     "accepted": "Queued", "processing": "Processing", "completed": "Completed", "failed": "Failed", "canceled": "Canceled",
 }
 RESULT_COLUMNS = ("ImportStatus", "ImportError")
-# Spreadsheet apps run a cell starting with these as a formula (OWASP "CSV injection").
-_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "\0")
-_FLUSH_ROWS = 500
 
 
 class AdminCommandResponse(msgspec.Struct):
@@ -74,9 +67,9 @@ class AdminImportEntries(AdminCommandResponse):
     entries: list[AdminImportEntry]
 
 
-def ok() -> AdminCommandResponse:
-    """The success answer."""
-    return AdminCommandResponse(success=True, code=200, errorMessage=None)
+def ok(message: str | None = None) -> AdminCommandResponse:
+    """The success answer (with a message when something was nonetheless left undone)."""
+    return AdminCommandResponse(success=True, code=200, errorMessage=message)
 
 
 def failure(code: int, message: str) -> AdminCommandResponse:
@@ -141,56 +134,28 @@ def page_results(view: ImportView, offset: int, limit: int, failures: FailureSou
     return list(islice(iter_results(replace(view, outcomes=tuple(kept)), None, failures), start, start + limit))
 
 
-def escape_cell(value: str | None) -> str:
-    """A cell safe to open in a spreadsheet: a leading formula character gets a quote before it."""
-    if not value:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_LEADS) else value
-
-
-def result_csv(
-    view: ImportView, rows: Iterator[tuple[int, list[str | None]] | BadRow], failures: FailureSource | None = None
-) -> Iterator[bytes]:
+def result_csv(view: ImportView, rows: Iterator[SourceRow], failures: FailureSource | None = None) -> Iterator[bytes]:
     """The input rows with ImportStatus and ImportError columns, as UTF-8 CSV, a few rows at a time."""
-    buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\r\n")
-    results = iter_results(view, None, failures)
-    pending = next(results, None)
-    width: int | None = None
-    index = 0
-    for item in _until_unreadable(rows):
-        if width is None:  # the header row
-            cells = [] if isinstance(item, BadRow) else list(item[1])
-            width = len(cells)
-            out.writerow([escape_cell(c) for c in cells] + list(RESULT_COLUMNS))
-            continue
-        while pending is not None and pending.index < index:
-            pending = next(results, None)
-        status, error = _row_status(view, pending if pending is not None and pending.index == index else None)
+    return csv_stream(_result_lines(view, rows, failures))
+
+
+def _result_lines(view: ImportView, rows: Iterator[SourceRow], failures: FailureSource | None) -> Iterator[list[str]]:
+    rows = until_unreadable(rows)
+    first = next(rows, None)
+    if first is None:
+        yield list(RESULT_COLUMNS)
+        return
+    header = [] if isinstance(first, BadRow) else list(first[1])
+    width = len(header)
+    yield [escape_cell(c) for c in header] + list(RESULT_COLUMNS)
+    for _, item, result in with_results(rows, iter_results(view, None, failures)):
+        status, error = _row_status(view, result)
         if isinstance(item, BadRow):
-            cells = []
+            cells: list[str | None] = []
             error = error or f"line {item.line}: {item.message}"
         else:
-            cells = _fit(item[1], width)
-        out.writerow([escape_cell(c) for c in cells] + [""] * (width - len(cells)) + [status, escape_cell(error)])
-        index += 1
-        if index % _FLUSH_ROWS == 0:
-            yield buf.getvalue().encode()
-            buf.seek(0)
-            buf.truncate()
-    if width is None:
-        out.writerow(list(RESULT_COLUMNS))
-    yield buf.getvalue().encode()
-
-
-def _until_unreadable(
-    rows: Iterator[tuple[int, list[str | None]] | BadRow],
-) -> Iterator[tuple[int, list[str | None]] | BadRow]:
-    """The rows until the file turns unreadable (the import saw the same and failed there)."""
-    try:
-        yield from rows
-    except ReaderError as exc:
-        logger.warning("result file cut short: %s", exc)
+            cells = fit(item[1], width)
+        yield [escape_cell(c) for c in cells] + [""] * (width - len(cells)) + [status, escape_cell(error)]
 
 
 def _row_status(view: ImportView, result: RowResult | None) -> tuple[str, str | None]:
@@ -199,13 +164,3 @@ def _row_status(view: ImportView, result: RowResult | None) -> tuple[str, str | 
     if not view.terminal:
         return "Pending", None
     return "Skipped", view.reason or "the row was not processed"
-
-
-def _fit(cells: list[str | None], width: int) -> list[str | None]:
-    """Drop trailing empty cells beyond the header, so status columns line up where they can."""
-    if len(cells) <= width:
-        return cells
-    end = len(cells)
-    while end > width and not cells[end - 1]:
-        end -= 1
-    return cells[:end]

@@ -63,11 +63,11 @@ def job_head(view: ImportView) -> TeamTracksJobStatus:
         finished=view.terminal,
         dateFinished=epoch_ms(view.finished_at) if view.terminal else 0,
         successfullyCreated=view.created,
-        # Rows are validated before their key is looked up, so a failed row is a failed create.
-        failedToCreate=view.failed,
+        # A failed row whose key could be read and named an existing record is a failed update.
+        failedToCreate=view.failed - view.failed_existing,
         successfullyUpdated=view.updated,
         unchanged=view.unchanged,
-        failedToUpdate=0,
+        failedToUpdate=view.failed_existing,
     )
 
 

@@ -51,6 +51,9 @@ _CODES = {
     "unsupported_media_type": ("file", "FileRequired"),
 }
 
+_ROUTING = {404: "NotFound", 405: "MethodNotAllowed"}
+PREFIX = "/api/v4/import"
+
 TouchpointQuery = Annotated[
     str | None,
     QueryParameter(
@@ -136,6 +139,10 @@ def thalamus_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
         return Response(errors_body({"file": "FileTooLarge"}), status_code=413, headers=seen.headers)
     if seen.status >= 500:
         return Response(errors_body({"server": "InternalError"}), status_code=500)
+    if seen.status in _ROUTING:  # no route under /api/v4/import matched the method and path
+        where = f"execution.request: {request.method} {request.url.path}: {seen.message}"
+        body = {"request": _ROUTING[seen.status], "execution.request": where}
+        return Response(errors_body(body), status_code=seen.status, headers=seen.headers)
     extra = [e for e in (seen.extra or []) if isinstance(e, dict)]
     if any(e.get("key") == "import_type" for e in extra):
         return Response(errors_body({"type": "InvalidImportType"}), status_code=400)
@@ -193,7 +200,7 @@ def _responses(*codes: int) -> dict[int, ResponseSpec]:
 class ThalamusImports(Controller):
     """Thalamus v4 file import: upload, status, cancel."""
 
-    path = "/api/v4/import"
+    path = PREFIX
     tags = ["thalamus"]
     dependencies = {"caller": Provide(thalamus_caller, sync_to_thread=True)}
     exception_handlers = {Exception: thalamus_error}
@@ -268,6 +275,26 @@ class ThalamusImports(Controller):
         row, view = _find(rt, caller, id)
         return render_import(view, row, rt.failures(row.id))
 
+    @get(
+        "/status",
+        sync_to_thread=True,
+        summary="The status of an import, its id given as a query parameter or header",
+        responses=_responses(400, 401, 404),
+    )
+    def status_by_param(
+        self,
+        request: Request[Any, Any, Any],
+        caller: Caller,
+        id_query: Annotated[str | None, QueryParameter(name="id", description="ID of the file (or the id header)")] = None,
+        id_header: Annotated[str | None, HeaderParameter(name="id", description="ID of the file (or ?id=)")] = None,
+    ) -> ImportFile:
+        """The doc lists `id` as "Query / Header" too: ?id=274 or an `id: 274` header."""
+        raw = (id_query or id_header or "").strip()
+        if not raw:
+            raise _refuse("id", "IdRequired", "give the import's id: /status/{id}, ?id= or an id header")
+        row, view = _find(runtime(request), caller, raw)
+        return render_import(view, row)
+
     @post(
         "/cancel/{id:str}",
         status_code=200,
@@ -284,3 +311,5 @@ class ThalamusImports(Controller):
 
 
 ROUTES: list[Any] = [ThalamusImports]
+# Errors no route handler saw (an unknown path or method under the prefix) get this dialect's shape.
+ERROR_PREFIXES = {PREFIX: thalamus_error}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -30,7 +29,7 @@ from app.dialects.yesmail_views import (
 from app.errors import BadRequest, NotFound, Unauthorized, classify, validation_text
 from app.json_body import JSON_BODY_LIMIT, auth_then_json
 from app.spec import parse_mappings, parse_separator, parse_threshold
-from app.urls import prepare_source
+from app.urls import prepare_callback, prepare_source
 from events.catalog import TenantRow, TicketRow
 from events.projections import ImportView
 from events.types import ImportSpec
@@ -105,15 +104,6 @@ def base_url(request: Request[Any, Any, Any]) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
-def _callback(uri: str | None) -> str | None:
-    if not uri:
-        return None
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest(f"responseUri must be an absolute http or https URL, got {uri!r}")
-    return uri
-
-
 def _ticket_id(raw: str) -> int:
     """Ticket and async-result ids are digit strings; anything else names nothing."""
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
@@ -175,7 +165,8 @@ class YesmailApi(Controller):
         rt = runtime(request)
         count, percent = parse_threshold(data.errorThreshold, zero_means_none=True)
         base = base_url(request)
-        source = prepare_source(rt, data.source.uri)
+        source = await in_thread(prepare_source, rt, data.source.uri)
+        callback = await in_thread(prepare_callback, rt, response_uri, "responseUri")
         spec = ImportSpec(
             dataset=dataset,
             mode=data.importType,
@@ -187,7 +178,7 @@ class YesmailApi(Controller):
             separator=parse_separator(data.source.separator)
             or ",",  # comma is the documented default
             source_uri=source.redacted,
-            callback_url=_callback(response_uri),
+            callback_url=callback,
             callback_ref=response_ref or None,
             dialect=DIALECT,
             extra={

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-IMPORTER = [sys.executable, "-m", "app.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import CONTACTS_SCHEMA, IMPORTER, serving_importer
 
 
 @pytest.fixture
@@ -28,29 +19,24 @@ def served_process(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], subpro
     env = {**os.environ, "IMPORTER_DATA_DIR": str(tmp_path / "data"), "IMPORTER_LOG_FORMAT": "json"}
     env.pop("IMPORTER_REDIS_URL", None)
     env.pop("IMPORTER_DATABASE_URL", None)
-    port = _free_port()
-    proc = subprocess.Popen([*IMPORTER, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError("importer serve did not start: " + (proc.stderr.read().decode() if proc.stderr else ""))
-    try:
+    with serving_importer(env, tmp_path / "serve.log") as (url, proc):
         yield url, env, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
 
 
 @pytest.fixture
 def served(served_process: tuple[str, dict[str, str], subprocess.Popen[bytes]]) -> tuple[str, dict[str, str]]:
     """The served API's URL and the environment that reaches its data dir."""
     return served_process[0], served_process[1]
+
+
+@pytest.fixture
+def acme(served: tuple[str, dict[str, str]], tmp_path: Path) -> tuple[str, dict[str, str], str]:
+    """The served API with tenant acme and its contacts dataset, made through the CLI: (url, env, native token)."""
+    url, env = served
+    made = subprocess.run([*IMPORTER, "tenants", "create", "acme", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps(CONTACTS_SCHEMA))
+    subprocess.run([*IMPORTER, "datasets", "create", "contacts", "--tenant", "acme", "--schema", str(schema)],
+                   env=env, capture_output=True, check=True, timeout=120)
+    return url, env, str(json.loads(made.stdout)["native"]["token"])

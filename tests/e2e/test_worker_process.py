@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,20 @@ from typing import Any
 import httpx
 import psutil
 
-from actors.runtime import Runtime
+from actors.settings import load_settings
 from actors.worker_process import RESTART_DELAY
-from app.settings import load_settings
-from tests.faults.helpers import check_exactly_once, check_log, served, wait_for
-from tests.support import CONTACTS_SCHEMA, contacts, write_csv
+from app.wiring import make_runtime
+from tests.support import (
+    CONTACTS_SCHEMA,
+    IMPORTER,
+    check_exactly_once,
+    check_log,
+    contacts,
+    served,
+    wait_for,
+    write_csv,
+)
 
-IMPORTER = [sys.executable, "-m", "app.cli"]
 Served = tuple[str, dict[str, str], subprocess.Popen[bytes]]
 RESTART_LIMIT = 10.0  # docs/reliability.md: replaced after RESTART_DELAY (1 s) plus start-up; room for a loaded 2-core box
 
@@ -80,7 +86,7 @@ def test_the_worker_runs_in_a_child_and_its_metrics_reach_the_api(served_process
         done = _wait(client, ticket, lambda b: b["state"] in ("completed", "failed"))
         assert done["state"] == "completed" and done["rows"]["created"] == 1200
         ready = client.get("/ready").json()
-        assert ready == {"status": "ok", "checks": {"database": "ok", "broker": "in-process"}}
+        assert ready == {"status": "ok", "checks": {"database": "ok", "broker": "in-process", "blobs": "ok"}}
         metrics = client.get("/metrics").text
     created = [line for line in metrics.splitlines() if line.startswith('importer_rows_total{outcome="created"}')]
     assert len(created) == 1 and float(created[0].split()[-1]) == 1200.0  # counted by the child, served here
@@ -93,7 +99,7 @@ def test_a_killed_worker_child_is_replaced_and_every_row_lands_once(tmp_path: Pa
     consumes, which takes about RESTART_DELAY plus its start-up, and every row lands once."""
     rows = contacts(60_000)
     with served(tmp_path, chunk_size="1000") as (url, proc, tokens):
-        rt = Runtime(load_settings(env={}, data_dir=str(tmp_path / "served")))
+        rt = make_runtime(load_settings(env={}, data_dir=str(tmp_path / "served")))
         auth = {"Authorization": f"Bearer {tokens['a']}"}
         try:
             with httpx.Client(base_url=url, headers=auth, timeout=30) as client:

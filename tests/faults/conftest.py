@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.helpers import Scaled
-from tests.support import redis_url
+from tests.support import Scaled, redis_url
 
 
 @pytest.fixture

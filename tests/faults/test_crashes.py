@@ -3,12 +3,10 @@ every row lands exactly once, whatever dies and wherever."""
 
 from __future__ import annotations
 
-import functools
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import sqlalchemy as sa
 from actors import apply_chunk, parse_file
 from actors.pipeline import give_up
 from actors.runtime import Runtime
+from app.wiring import make_runtime
 from events import catalog
 from events import log as event_log
 from events.datasets import parse_schema
@@ -26,22 +25,25 @@ from events.db import make_engine, read_tx, write_tx
 from events.flow import PARSE, WEBHOOK, Step
 from events.log import Conflict, now
 from events.tables import tickets
-from tests.faults.helpers import (
-    PrivateRedis,
+from tests.support import (
+    CONTACTS_SCHEMA,
     Scaled,
     check_exactly_once,
     check_log,
+    contacts,
+    on_private_redis,
     receiver,
     requeue_unacked,
     serving_importer,
+    serving_site,
     settled,
     staged_count,
     ticket_records,
     types_of,
     wait_drained,
     wait_for,
+    write_csv,
 )
-from tests.support import CONTACTS_SCHEMA, contacts, write_csv
 
 ROWS = 2000  # 10 chunks of 200
 
@@ -134,9 +136,7 @@ def test_sigterm_mid_chunk_stops_the_worker_cleanly_and_nothing_is_lost(scaled: 
 def test_redis_restarted_mid_import_loses_its_queues_and_resume_finishes(
     pg_schema_url: str, tmp_path: Path, resumed: str
 ) -> None:
-    redis = PrivateRedis(tmp_path)
-    cluster = Scaled(tmp_path, pg_schema_url, redis.url, "importer", stall_seconds=1, resume_interval_seconds=0.3)
-    try:
+    with on_private_redis(tmp_path, pg_schema_url, stall_seconds=1, resume_interval_seconds=0.3) as (redis, cluster):
         # "at-start": the worker dies at chunk 3 while Redis restarts; a new worker resumes at start.
         fault = "apply_chunk:3:before_commit:kill" if resumed == "at-start" else None
         first = cluster.worker(fault=fault)
@@ -151,9 +151,27 @@ def test_redis_restarted_mid_import_loses_its_queues_and_resume_finishes(
         view = wait_for(cluster.rt, ticket, lambda v: v.terminal, "the import to finish", timeout=90, alive=worker.problem)
         assert view.state == "completed"
         check_exactly_once(cluster.rt, ticket, rows)
-    finally:
-        cluster.close()
-        redis.close()
+
+
+def test_redis_restarted_empty_mid_import_is_noticed_and_the_import_moves_again_within_30s(pg_schema_url: str, tmp_path: Path) -> None:
+    """Default stall timeout (300 s): only the broker epoch can re-drive the ticket this fast."""
+    with on_private_redis(tmp_path, pg_schema_url, chunk_size=100) as (redis, cluster):
+        assert cluster.settings.stall_seconds == 300
+        worker = cluster.worker()
+        ticket, rows = cluster.submit(4000)  # 40 chunks
+        wait_for(cluster.rt, ticket, lambda v: v.chunks_applied >= 3, "three chunks", alive=worker.problem)
+        redis.kill()
+        redis.start()  # empty: every queued and unacknowledged message is gone
+        back = time.monotonic()
+        before = check_log(cluster.rt, ticket).chunks_applied
+        # Chunks in flight at the kill may still commit; progress past them needs a re-drive.
+        view = wait_for(cluster.rt, ticket, lambda v: v.terminal or v.chunks_applied > before + 3,
+                        "progress after Redis came back", timeout=30, alive=worker.problem)
+        worker.wait_logged("the broker came back empty: re-driving every unfinished ticket", timeout=30 - (time.monotonic() - back))
+        assert time.monotonic() - back < 30, time.monotonic() - back
+        view = wait_for(cluster.rt, ticket, lambda v: v.terminal, "the import to finish", timeout=120, alive=worker.problem)
+        assert view.state == "completed"
+        check_exactly_once(cluster.rt, ticket, rows)
 
 
 def test_database_connection_killed_mid_chunk_rolls_back_and_the_retry_lands_rows_once(scaled: Scaled) -> None:
@@ -174,7 +192,7 @@ def test_two_workers_racing_for_the_same_chunk_one_applies_the_other_is_a_no_op(
     """Two runtimes (two workers) read the same view, then both try to apply chunk 3."""
     url = str(request.getfixturevalue("pg_schema_url")) if db == "postgres" else f"sqlite:///{tmp_path / 'race.db'}"
     cluster = Scaled(tmp_path, url, "", "unused")  # in-process brokers nobody consumes
-    other = Runtime(cluster.settings, engine=make_engine(url))
+    other = make_runtime(cluster.settings, engine=make_engine(url))
     try:
         ticket, rows = cluster.submit(ROWS)
         parse_file.run(cluster.rt, ticket)
@@ -199,7 +217,7 @@ def test_two_workers_racing_for_the_same_chunk_one_applies_the_other_is_a_no_op(
 
         def work(rt: Runtime) -> None:
             try:
-                from actors.runtime import retry_conflicts
+                from actors.retry import retry_conflicts
 
                 retry_conflicts(lambda: apply_chunk.run(rt, ticket, 3))
             except BaseException as exc:  # noqa: BLE001 - reported below
@@ -284,85 +302,62 @@ def test_a_late_duplicate_of_a_failed_step_leaves_the_callback_alone(tmp_path: P
         cluster.close()
 
 
-@contextmanager
-def _file_site(folder: Path) -> Iterator[str]:
-    """A local HTTP server handing out the files of a folder; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietFiles, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietFiles(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        """Quiet."""
-
-
 def test_while_redis_is_down_a_served_api_answers_every_door_without_a_5xx(pg_schema_url: str, tmp_path: Path) -> None:
     """The outbox gap at the front door, over HTTP: a real `importer serve` (scaled: PostgreSQL +
     Redis) with its Redis killed. Every door accepts its submission (a 5xx would invite a duplicate),
     reads and /metrics answer, /ready says 503 naming the broker; once Redis is back a worker
     finishes every accepted import, each row once."""
-    redis = PrivateRedis(tmp_path)
-    cluster = Scaled(tmp_path, pg_schema_url, redis.url, "importer")
     rows = contacts(ROWS)
-    (tmp_path / "files").mkdir()
-    data = write_csv(tmp_path / "files" / "c.csv", rows).read_bytes()
-    with write_tx(cluster.rt.engine) as conn:
-        for name in ("by_url", "yesmail", "partner_sales", "rma", "transactions"):
-            catalog.put_dataset(conn, cluster.tenant.id, name, parse_schema(CONTACTS_SCHEMA), now())
-    c = cluster.creds
-    native = {"Authorization": f"Bearer {c['native']['token']}"}
-    admin = {"Authorization": f"Bearer {c['admin']['bearer_token']}"}
-    tt = {"tenant": c["teamtracks"]["tenant"], "Ocp-Apim-Subscription-Key": c["teamtracks"]["subscription_key"],
-          "Authorization": f"Bearer {c['teamtracks']['bearer_token']}"}
-    th = f"touchpoint={c['thalamus']['touchpoint']}&token={c['thalamus']['token']}"
-    try:
-        with _file_site(tmp_path / "files") as site, serving_importer(cluster.env(), tmp_path / "serve.log") as (url, _), \
-                httpx.Client(base_url=url, timeout=30) as client:
-            batch = client.post("/api/adm/import/batch", json={"Type": "Transactions"}, headers=admin).json()["batchId"]
-            redis.kill()
-            upload = {"files": {"file": ("c.csv", data, "text/csv")}}
-            answers = {
-                "native": client.post("/imports", data={"dataset": "contacts"}, headers=native, **upload),
-                "native url": client.post("/imports", json={"dataset": "by_url", "uri": f"{site}/c.csv"}, headers=native),
-                "yesmail": client.post("/v2/reference-data/yesmail/records/file-import", json={"source": {"uri": f"{site}/c.csv", "headers": True}},
-                                       headers={"Api-User": c["yesmail"]["api_user"], "Api-Key": c["yesmail"]["api_key"]}),
-                "thalamus": client.post(f"/api/v4/import/file?name=down&type=25011&{th}", **upload),
-                "teamtracks": client.post("/objectimport/rma", headers=tt, **upload),
-                "admin": client.post(f"/api/adm/import/file?batchId={batch}", headers=admin, **upload),
-            }
-            refused = {door: (r.status_code, r.text[:300]) for door, r in answers.items() if not 200 <= r.status_code < 300}
-            assert not refused, refused
-            ticket = int(answers["native"].json()["id"])
-            reads = {
-                "status": client.get(f"/imports/{ticket}", headers=native),
-                "results": client.get(f"/imports/{ticket}/results", headers=native),
-                "metrics": client.get("/metrics"),
-                "health": client.get("/health"),
-            }
-            assert {k: r.status_code for k, r in reads.items()} == dict.fromkeys(reads, 200), {k: r.text[:300] for k, r in reads.items()}
-            assert reads["status"].json()["state"] == "accepted"
-            assert "importer_broker_up 0.0" in reads["metrics"].text
-            ready = client.get("/ready")
-            assert ready.status_code == 503 and ready.json()["checks"]["broker"].startswith("error"), ready.text
-            redis.start()
-            assert client.get("/ready").status_code == 200
-            worker = cluster.worker()
-            with read_tx(cluster.rt.engine) as conn:
-                accepted = [int(t) for t in conn.execute(sa.select(tickets.c.id)).scalars()]
-            assert len(accepted) == len(answers), accepted
-            for each in accepted:  # each door wrote its own dataset
-                wait_for(cluster.rt, each, lambda v: v.terminal, f"ticket {each} to finish", timeout=120, alive=worker.problem)
-                view = check_log(cluster.rt, each)
-                assert (view.state, view.processed, view.created, view.unchanged) == ("completed", ROWS, ROWS, 0), view
+    data = write_csv(tmp_path / "c.csv", rows).read_bytes()
+    with on_private_redis(tmp_path, pg_schema_url) as (redis, cluster), serving_site() as site, \
+            serving_importer(cluster.env(), tmp_path / "serve.log") as (url, _), httpx.Client(base_url=url, timeout=30) as client:
+        site.files["c.csv"] = data
+        with write_tx(cluster.rt.engine) as conn:
+            for name in ("by_url", "yesmail", "partner_sales", "rma", "transactions"):
+                catalog.put_dataset(conn, cluster.tenant.id, name, parse_schema(CONTACTS_SCHEMA), now())
+        c = cluster.creds
+        native = {"Authorization": f"Bearer {c['native']['token']}"}
+        admin = {"Authorization": f"Bearer {c['admin']['bearer_token']}"}
+        tt = {"tenant": c["teamtracks"]["tenant"], "Ocp-Apim-Subscription-Key": c["teamtracks"]["subscription_key"],
+              "Authorization": f"Bearer {c['teamtracks']['bearer_token']}"}
+        th = f"touchpoint={c['thalamus']['touchpoint']}&token={c['thalamus']['token']}"
+        batch = client.post("/api/adm/import/batch", json={"Type": "Transactions"}, headers=admin).json()["batchId"]
+        redis.kill()
+        upload = {"files": {"file": ("c.csv", data, "text/csv")}}
+        answers = {
+            "native": client.post("/imports", data={"dataset": "contacts"}, headers=native, **upload),
+            "native url": client.post("/imports", json={"dataset": "by_url", "uri": site.url("/files/c.csv")}, headers=native),
+            "yesmail": client.post("/v2/reference-data/yesmail/records/file-import", json={"source": {"uri": site.url("/files/c.csv"), "headers": True}},
+                                   headers={"Api-User": c["yesmail"]["api_user"], "Api-Key": c["yesmail"]["api_key"]}),
+            "thalamus": client.post(f"/api/v4/import/file?name=down&type=25011&{th}", **upload),
+            "teamtracks": client.post("/objectimport/rma", headers=tt, **upload),
+            "admin": client.post(f"/api/adm/import/file?batchId={batch}", headers=admin, **upload),
+        }
+        refused = {door: (r.status_code, r.text[:300]) for door, r in answers.items() if not 200 <= r.status_code < 300}
+        assert not refused, refused
+        ticket = int(answers["native"].json()["id"])
+        reads = {
+            "status": client.get(f"/imports/{ticket}", headers=native),
+            "results": client.get(f"/imports/{ticket}/results", headers=native),
+            "metrics": client.get("/metrics"),
+            "health": client.get("/health"),
+        }
+        assert {k: r.status_code for k, r in reads.items()} == dict.fromkeys(reads, 200), {k: r.text[:300] for k, r in reads.items()}
+        assert reads["status"].json()["state"] == "accepted"
+        assert "importer_broker_up 0.0" in reads["metrics"].text
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and ready.json()["checks"]["broker"].startswith("error"), ready.text
+        redis.start()
+        assert client.get("/ready").status_code == 200
+        worker = cluster.worker()
+        with read_tx(cluster.rt.engine) as conn:
+            accepted = [int(t) for t in conn.execute(sa.select(tickets.c.id)).scalars()]
+        assert len(accepted) == len(answers), accepted
+        for each in accepted:  # each door wrote its own dataset
+            wait_for(cluster.rt, each, lambda v: v.terminal, f"ticket {each} to finish", timeout=120, alive=worker.problem)
+            view = check_log(cluster.rt, each)
+            assert (view.state, view.processed, view.created, view.unchanged) == ("completed", ROWS, ROWS, 0), view
         check_exactly_once(cluster.rt, ticket, rows)
-    finally:
-        cluster.close()
-        redis.close()
 
 
 @pytest.mark.parametrize("db", ["postgres", "sqlite"])
@@ -400,10 +395,10 @@ def test_two_workers_parsing_the_same_file_at_once_both_end_cleanly(tmp_path: Pa
     """Duplicate parse messages (a worker starting re-drives a ticket another is parsing) write the
     same 100 chunk blobs at the same moment; neither may fail, and the file is parsed once."""
     from actors import finalize
-    from actors.runtime import retry_conflicts
+    from actors.retry import retry_conflicts
 
     cluster = Scaled(tmp_path, f"sqlite:///{tmp_path / 'parse.db'}", "", "unused", chunk_size=20)
-    other = Runtime(cluster.settings)
+    other = make_runtime(cluster.settings)
     try:
         ticket, rows = cluster.submit(ROWS)
         gate = threading.Barrier(2, timeout=30)

@@ -16,8 +16,7 @@ from app.ops import issue_operator_token
 from events import catalog
 from events.db import read_tx, write_tx
 from events.export import export_log
-from tests.faults.helpers import receiver
-from tests.support import Harness, contacts, write_csv
+from tests.support import Harness, contacts, receiver, write_csv
 
 SECRET, TOKEN = "s3cr3t-pass", "tok-9f8e7d"
 
@@ -108,15 +107,12 @@ def test_an_ssrf_refusal_does_not_say_what_an_internal_name_resolves_to(tmp_path
         creds = h.tenant("acme")
         h.dataset("acme")
         auth = {"Authorization": f"Bearer {creds['native']['token']}"}
-        with caplog.at_level(logging.WARNING, logger="actors.net.ssrf"):
+        with caplog.at_level(logging.WARNING, logger="actors.net.ssrf"):  # refused at submission (app/urls.py)
             resp = h.client.post("/imports", json={"dataset": "contacts", "uri": "http://localhost:9/internal.csv"}, headers=auth)
-            assert resp.status_code == 202, resp.text
-            view = h.wait(resp.json()["id"])
-        shown = h.client.get(f"/imports/{view.ticket}", headers=auth).text + h.client.get(f"/imports/{view.ticket}/events", headers=auth).text
     finally:
         h.stop()
-    assert view.state == "failed" and "resolves to a non-public address" in (view.reason or "")
-    assert "127.0.0.1" not in shown and "::1" not in shown and "loopback" not in shown
+    assert resp.status_code == 400 and "resolves to a non-public address" in resp.json()["error"]["message"], resp.text
+    assert "127.0.0.1" not in resp.text and "::1" not in resp.text and "loopback" not in resp.text
     assert "localhost: it resolves to" in caplog.text  # the detail is for the operator
 
 
@@ -132,7 +128,7 @@ def test_dataset_and_tenant_names_are_ascii_identifiers(svc: Harness, name: str)
     schema = {"fields": [{"name": "email", "type": "email"}], "key": ["email"]}
     if name:  # an empty path segment is another route
         resp = svc.client.put(f"/datasets/{quote(name, safe='')}", json=schema, headers=auth)
-        assert resp.status_code in (400, 404), resp.text
+        assert resp.status_code in (400, 404, 405), resp.text  # ".." is normalised away: another route
         if resp.status_code == 400:
             assert resp.json()["error"]["field"] == "name" and "ASCII letters" in resp.json()["error"]["message"]
     with write_tx(svc.rt.engine) as conn, pytest.raises(ValueError, match="ASCII letters"):

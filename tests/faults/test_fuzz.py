@@ -158,7 +158,7 @@ FORM_FIELDS = ("dataset", "name", "type", "mode", "threshold", "errorThreshold",
 def _baseline(api: Api, method: str, path: str) -> tuple[dict[str, str], dict[str, str], Any]:
     """Valid path and query values for an operation, and a valid JSON body when it takes one."""
     values = {"ticket": str(api.ticket), "name": "swept" if method == "put" else "contacts", "dataset": "contacts",
-              "id": str(api.ticket), "trackId": "rma", "jobId": str(uuid.uuid4())}
+              "id": str(api.ticket), "trackId": "rma", "jobId": str(uuid.uuid4()), "dialect": "native"}
     query = {"BatchId": api.batch, "Type": "Transactions"} if door_of(path) == "admin" else {}
     if path.startswith("/api/v4/import/file"):
         query = {"name": "swept", "type": "25011"}
@@ -247,7 +247,7 @@ def _stored_xlsx() -> bytes:
     import io
     import zipfile
 
-    from tests.faults.helpers import hand_xlsx, inline_row, sheet_xml
+    from tests.support import hand_xlsx, inline_row, sheet_xml
 
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-{os.getpid()}.xlsx"
     hand_xlsx(path, sheet_xml(inline_row(1, "email", "name", "age") + inline_row(2, "a@x.io", "A", "1")))

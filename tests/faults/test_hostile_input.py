@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from actors.blobs import BlobStore
-from actors.readers import xlsx_reader
-from tests.faults.helpers import (
+from actors.blobs import LocalBlobs
+from actors.readers.xlsx import strings as shared_strings
+from tests.support import (
     NS,
     RELNS,
+    Harness,
     Watch,
     compound_file,
     hand_xlsx,
@@ -30,7 +31,6 @@ from tests.faults.helpers import (
     sheet_xml,
     tree_rss,
 )
-from tests.support import Harness
 
 HEADER = b"email,name,age\r\n"
 BOUNDARY = "hostile-boundary-7MA4YWxk"
@@ -185,7 +185,7 @@ def test_filenames_never_touch_paths_outside_the_blob_store(svc: Harness, filena
     assert {p for p in root.rglob("*") if "blobs" not in p.parts} - before <= {root / "importer.db-wal", root / "importer.db-shm"}
     assert not list(Path("/tmp").glob("evil*")) and not (root.parent / "evil.csv").exists()
     with pytest.raises(ValueError, match="escapes the store"):
-        BlobStore(svc.rt.blobs.root).path("sources/../../" + filename.replace("\x00", ""))
+        LocalBlobs(svc.rt.blobs.root).path("sources/../../" + filename.replace("\x00", ""))
 
 
 # ---------------------------------------------------------------- CSV
@@ -411,7 +411,7 @@ def test_a_workbook_whose_sizes_lie_fails_its_ticket_when_the_lie_shows(svc: Har
 
 
 def test_huge_shared_strings_are_refused_past_their_cap(svc: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(xlsx_reader, "SST_TEXT_LIMIT", 200_000)  # 256 M characters in production
+    monkeypatch.setattr(shared_strings, "SST_TEXT_LIMIT", 200_000)  # 256 M characters in production
     auth = tenant(svc)
     strings = f"<sst {NS}>" + "<si><t>email</t></si><si><t>name</t></si><si><t>age</t></si>"
     strings += "".join(f"<si><t>{i:06d}{'s' * 100}</t></si>" for i in range(5000)) + "</sst>"

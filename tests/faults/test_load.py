@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults.helpers import RANK, served
-from tests.support import contacts, write_csv
+from tests.support import RANK, contacts, served, write_csv
 
 CLIENTS = 50
 REQUESTS = 2000

@@ -18,20 +18,20 @@ from actors import faults
 from actors.errors import StepFailed
 from actors.pipeline import STEPS, give_up
 from actors.resume import resume
-from actors.runtime import Runtime, retry_conflicts
+from actors.retry import retry_conflicts
+from actors.settings import load_settings
 from app import service
 from app.errors import Conflict
-from app.settings import load_settings
 from app.tenants import create_tenant
 from app.uploads import UploadedFile
+from app.wiring import make_runtime
 from events import catalog
 from events.datasets import parse_schema
 from events.db import write_tx
 from events.flow import Step, next_step
 from events.log import now
 from events.types import ImportSpec
-from tests.faults.helpers import RANK, check_log, staged_count, ticket_records
-from tests.support import CONTACTS_SCHEMA, write_csv
+from tests.support import CONTACTS_SCHEMA, RANK, check_log, staged_count, ticket_records, write_csv
 
 HEADER = ["email", "name", "age"]
 CRASH_POINTS = ("staged", "before_commit", "after_commit", "after_drive")
@@ -54,7 +54,7 @@ class Pipeline(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="importer-stateful-"))
-        self.rt = Runtime(load_settings(
+        self.rt = make_runtime(load_settings(
             env={}, data_dir=str(self.tmp), chunk_size=3, database_url=f"sqlite:///{self.tmp / 'importer.db'}",
         ))
         self.pending: list[tuple[int, Step]] = []

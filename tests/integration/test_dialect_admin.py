@@ -11,13 +11,16 @@ from typing import Any
 
 import openpyxl
 import pytest
+from msgspec.structs import replace
 
-from app.dialects.admin_views import escape_cell
+from app.reports import escape_cell
 from events import catalog
+from events import log as event_log
 from events.db import read_tx
 from events.projections import ImportView
 from events.tables import tickets
-from tests.support import Harness, write_csv
+from events.types import FileRefused
+from tests.support import Harness, write_csv, write_xls
 
 TRANSACTIONS = {
     "fields": [
@@ -43,18 +46,6 @@ def txns(n: int, start: int = 0) -> list[list[Any]]:
     for i in range(start, start + n):
         rows.append([f"T{i:05d}", f"{i}.25", "EUR", "2024-03-01", f"payment {i}"])
     return rows
-
-
-def write_xls(path: Path, rows: list[list[Any]]) -> Path:
-    import xlwt
-
-    wb = xlwt.Workbook()
-    ws = wb.add_sheet("Sheet1")
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            ws.write(r, c, value)
-    wb.save(str(path))
-    return path
 
 
 def setup(h: Harness, name: str = "acme") -> dict[str, str]:
@@ -169,8 +160,20 @@ def test_a_second_upload_to_the_same_batch_is_deduplicated(harness: Harness, tmp
     batch = new_batch(harness, auth)
     assert_ok(upload(harness, auth, f"batchId={batch}", write_csv(tmp_path / "a.csv", txns(5))))
     first = batch_view(harness, "acme", batch)
-    assert_ok(upload(harness, auth, f"batchId={batch}", write_csv(tmp_path / "b.csv", txns(5, start=100))))
+    second = upload(harness, auth, f"batchId={batch}", write_csv(tmp_path / "b.csv", txns(5, start=100)))
+    assert second.status_code == 200 and list(second.json()) == ["success", "code", "errorMessage"]
+    body = second.json()
+    assert (body["success"], body["code"]) == (True, 200)  # the doc's answer for an accepted upload...
+    assert "not imported" in body["errorMessage"]  # ...but it says this file was kept out
     assert batch_view(harness, "acme", batch).ticket == first.ticket
+    with read_tx(harness.rt.engine) as conn:
+        logged = [s.event for s in event_log.read(conn, first.ticket)]
+    refused = [e for e in logged if isinstance(e, FileRefused)]
+    assert len(refused) == 1 and refused[0].filename == "b.csv" and "not imported" in refused[0].reason
+    assert refused[0].size == (tmp_path / "b.csv").stat().st_size
+    after = batch_view(harness, "acme", batch)
+    assert after.seq == first.seq + 1 and replace(after, seq=first.seq) == first  # nothing a caller sees changed
+    assert entries(harness, auth, f"batchId={batch}")["createdRows"] == 5
     with read_tx(harness.rt.engine) as conn:
         assert len(conn.execute(tickets.select()).all()) == 1
     assert sorted(harness.records("acme", "transactions")) == [f'["T{i:05d}"]' for i in range(5)]
@@ -211,7 +214,7 @@ def test_result_file_streams_the_input_rows_with_status_and_escapes_formulas(har
     assert (view.created, view.failed) == (1204, 1)
     resp = harness.client.get(f"/api/adm/import/result?batchId={batch}", headers=auth)
     assert resp.status_code == 200, resp.text
-    assert resp.headers["content-type"].startswith("text/csv")
+    assert resp.headers["content-type"] == "text/csv; charset=utf-8"  # the charset once
     assert "content-length" not in resp.headers  # streamed, not built whole
     assert f"import-result-{batch}.csv" in resp.headers["content-disposition"]
     out = list(csv.reader(io.StringIO(resp.content.decode("utf-8"))))

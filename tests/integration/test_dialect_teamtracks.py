@@ -6,14 +6,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
 
 from events import catalog
 from events.db import read_tx
 from events.projections import ImportView
 from events.records import list_records, record_uuid
-from tests.support import Harness, contacts, write_csv
+from tests.support import Harness, contacts, write_csv, write_xls, write_xlsx
 
 TRACK = "rma"
 STATUS_KEYS = ["finished", "dateFinished", "successfullyCreated", "failedToCreate", "successfullyUpdated", "unchanged", "failedToUpdate"]
@@ -30,28 +29,6 @@ def setup(h: Harness, name: str = "acme") -> dict[str, str]:
     creds = h.tenant(name)
     h.dataset(name, TRACK)
     return tt_headers(creds)
-
-
-def write_xlsx(path: Path, rows: list[list[Any]]) -> Path:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    assert ws is not None
-    for row in rows:
-        ws.append(row)
-    wb.save(path)
-    return path
-
-
-def write_xls(path: Path, rows: list[list[Any]]) -> Path:
-    import xlwt
-
-    wb = xlwt.Workbook()
-    ws = wb.add_sheet("Sheet1")
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            ws.write(r, c, value)
-    wb.save(str(path))
-    return path
 
 
 def post_file(h: Harness, headers: dict[str, str], path: Path, track: str = TRACK, ctype: str = "text/csv") -> Any:
@@ -94,8 +71,8 @@ def assert_counts(body: dict[str, Any], view: ImportView) -> None:
     assert body["successfullyCreated"] == view.created
     assert body["successfullyUpdated"] == view.updated
     assert body["unchanged"] == view.unchanged
-    assert body["failedToCreate"] == view.failed
-    assert body["failedToUpdate"] == 0
+    assert body["failedToCreate"] + body["failedToUpdate"] == view.failed
+    assert body["failedToUpdate"] == view.failed_existing
 
 
 def test_xlsx_import_as_in_the_doc_then_job_status(harness: Harness, tmp_path: Path) -> None:
@@ -144,6 +121,34 @@ def test_create_update_unchanged_and_failed_rows(harness: Harness, tmp_path: Pat
     assert "age" in body["errors"][0]["message"] and "email" in body["errors"][1]["message"]
     recs = harness.records("acme", TRACK)
     assert recs['["a@x.io"]']["age"] == 9 and set(recs) == {'["a@x.io"]', '["b@x.io"]', '["c@x.io"]'}
+
+
+def test_failed_rows_are_failed_updates_when_their_key_names_an_existing_object(harness: Harness, tmp_path: Path) -> None:
+    headers = setup(harness)
+    first = [["email", "name", "age"], ["a@x.io", "A", "1"], ["b@x.io", "B", "2"]]
+    wait_job(harness, "acme", accepted_job(post_file(harness, headers, write_csv(tmp_path / "1.csv", first))))
+    second: list[list[str]] = [["email", "name", "age"]]
+    second += [[f"n{i}@x.io", f"N{i}", str(i)] for i in range(520)]  # created; chunk 0 ends at row 500
+    second += [
+        ["a@x.io", "A", "old"],  # line 522, chunk 1: a exists -> failed update
+        ["z@x.io", "Z", "old"],  # line 523: z exists nowhere -> failed create
+        ["n3@x.io", "N3", "old"],  # line 524: n3 was created by this job's chunk 0 -> failed update
+        ["b@x.io", "B", "2.5"],  # line 525: b exists -> failed update
+        ["b@x.io", "B", "2", "stray"],  # line 526: refused by the reader, so no cells to read a key from -> failed create
+        ["not-an-email", "E", "5"],  # line 527: no readable key -> failed create
+        ["", "F", "6"],  # line 528: no key at all -> failed create
+        ["c@x.io", "C", "3"],  # line 529: created...
+        ["C@X.io", "C", "x"],  # line 530: ...so a failure on the same key (canonically) is a failed update
+    ]
+    job = accepted_job(post_file(harness, headers, write_csv(tmp_path / "2.csv", second)))
+    view = wait_job(harness, "acme", job)
+    body = harness.client.get(f"/job/{job}", headers=headers).json()
+    assert_counts(body, view)
+    assert (body["successfullyCreated"], body["failedToCreate"], body["failedToUpdate"]) == (521, 4, 4)
+    assert (body["successfullyUpdated"], body["unchanged"]) == (0, 0)
+    assert [e["row"] for e in body["errors"]] == [522, 523, 524, 525, 526, 527, 528, 530]
+    recs = harness.records("acme", TRACK)
+    assert recs['["a@x.io"]']["age"] == 1 and recs['["b@x.io"]']["age"] == 2 and '["z@x.io"]' not in recs
 
 
 def test_status_while_the_job_runs_has_only_the_counts(embedded: Harness, tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import openpyxl
 import pytest
 
 from app.dialects.thalamus_views import render_import
@@ -28,7 +27,7 @@ from events.types import (
     RowFailure,
     ThresholdExceeded,
 )
-from tests.support import Harness, contacts, write_csv
+from tests.support import Harness, contacts, write_csv, write_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 IMPORT_FILE_KEYS = [
@@ -128,16 +127,6 @@ def tenant_id(h: Harness, name: str = "acme") -> int:
         row = catalog.tenant_by_name(conn, name)
     assert row is not None
     return row.id
-
-
-def write_xlsx(path: Path, rows: list[list[Any]]) -> Path:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    assert ws is not None
-    for row in rows:
-        ws.append(row)
-    wb.save(path)
-    return path
 
 
 def upload(
@@ -470,6 +459,34 @@ def test_name_and_type_as_headers_or_form_fields(embedded: Harness, tmp_path: Pa
     assert by_form.status_code == 200 and by_form.json()["name"] == "from-form"
 
 
+def test_status_takes_the_id_as_query_parameter_or_header_as_the_doc_lists(embedded: Harness, tmp_path: Path) -> None:
+    auth = setup(embedded)
+    ticket = upload(embedded, write_csv(tmp_path / "s.csv", contacts(3)), {"name": "mine", "type": 25011, **auth}).json()["id"]
+    embedded.wait(ticket)
+    by_path = status(embedded, ticket, auth)
+    by_query = embedded.client.get("/api/v4/import/status", params={**auth, "id": str(ticket)})
+    assert by_query.status_code == 200 and by_query.json() == by_path
+    by_header = embedded.client.get("/api/v4/import/status", headers={**as_headers(auth), "id": str(ticket)})
+    assert by_header.status_code == 200 and by_header.json() == by_path
+    assert_errors(embedded.client.get("/api/v4/import/status", params={**auth, "id": "999999"}), 404, {"id": "ImportNotFound"})
+    assert_errors(embedded.client.get("/api/v4/import/status", params=auth), 400, field="id")
+    assert_errors(
+        embedded.client.get("/api/v4/import/status", params={"id": str(ticket)}), 400, {"partnerDataSource": "TouchpointCodeRequired"}
+    )
+
+
+def test_every_error_under_the_prefix_has_the_thalamus_shape_unknown_routes_too(embedded: Harness) -> None:
+    auth = setup(embedded)
+    for path in ("/api/v4/import", "/api/v4/import/", "/api/v4/import/nope", "/api/v4/import/status/1/extra"):
+        assert assert_errors(embedded.client.get(path, params=auth), 404, field="request")["request"] == "NotFound"
+    wrong_method = embedded.client.delete("/api/v4/import/status/1", params=auth)
+    assert assert_errors(wrong_method, 405, field="request")["request"] == "MethodNotAllowed"
+    assert assert_errors(embedded.client.get("/api/v4/import/file", params=auth), 405)["request"] == "MethodNotAllowed"
+    # outside the prefix the native shape stays
+    assert list(embedded.client.get("/api/v4/importer").json()) == ["error"]
+    assert list(embedded.client.get("/nowhere").json()) == ["error"]
+
+
 def test_status_of_unknown_or_foreign_imports_is_404(harness: Harness, tmp_path: Path) -> None:
     auth = setup(harness)
     theirs = setup(harness, "globex")
@@ -688,6 +705,7 @@ def test_openapi_lists_the_endpoints_and_their_parameters(embedded: Harness) -> 
             ("query", "type"): False,
         },
         ("/api/v4/import/status/{id}", "get"): {**auth, ("path", "id"): True},
+        ("/api/v4/import/status", "get"): {**auth, ("query", "id"): False, ("header", "id"): False},
         ("/api/v4/import/cancel/{id}", "post"): {**auth, ("path", "id"): True},
     }
     for (path, method), params in expected.items():

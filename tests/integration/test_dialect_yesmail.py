@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 
-from tests.support import Harness, contacts, write_csv
+from tests.support import Harness, Site, contacts, write_csv
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 BASE = "http://testserver.local"
@@ -28,69 +24,6 @@ CART = {
 }
 TICKET_KEYS = ["id", "state", "message", "lastUpdate", "events", "request", "response"]
 RESULT_KEYS = ["id", "lastUpdate", "counts", "completed", "failed", "ignored"]
-USER, PASSWORD = "feeds", "s3cr:t@pw"
-
-
-class Site(ThreadingHTTPServer):
-    """A source of files (one behind basic auth) and a receiver of callbacks."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), SiteHandler)
-        self.files: dict[str, bytes] = {}
-        self.hooks: list[tuple[str, dict[str, str], bytes]] = []
-
-    def url(self, path: str, auth: bool = False) -> str:
-        creds = f"{USER}:{PASSWORD.replace(':', '%3A').replace('@', '%40')}@" if auth else ""
-        return f"http://{creds}127.0.0.1:{self.server_address[1]}{path}"
-
-
-class SiteHandler(BaseHTTPRequestHandler):
-    """GET /files/<name>, GET /secure/<name> (basic auth), POST /hook."""
-
-    server: Site
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        """Quiet."""
-
-    def _send(self, status: int, body: bytes = b"") -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        """Serve a file."""
-        kind, _, name = self.path.lstrip("/").partition("/")
-        if kind == "secure":
-            expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-            if self.headers.get("Authorization") != expected:
-                self._send(401, b"who are you")
-                return
-        body = self.server.files.get(name)
-        self._send(200, body) if body is not None and kind in ("files", "secure") else self._send(
-            404
-        )
-
-    def do_POST(self) -> None:
-        """Receive a callback."""
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.hooks.append((self.path, dict(self.headers.items()), body))
-        self._send(204)
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    server = Site()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def setup(
@@ -745,3 +678,32 @@ def test_openapi_lists_the_endpoints_and_their_parameters(embedded: Harness) -> 
         assert {(p["in"], p["name"]): p["required"] for p in op["parameters"]} == params, path
         assert "401" in op["responses"]
     assert "requestBody" in paths["/v2/reference-data/{dataset}/records/file-import"]["post"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"headers": False},  # positional columns; the second row is short
+        {"headers": False, "mappings": [{"email": 0}, {"name": 1}, {"age": 2}]},
+        {"headers": True, "mappings": [{"email": 0}, {"name": 1}, {"age": 2}]},
+    ],
+)
+def test_update_never_blanks_a_field_the_row_lacks(
+    embedded: Harness, tmp_path: Path, site: Site, source: dict[str, Any]
+) -> None:
+    headers = setup(embedded)
+    first = serve_csv(site, "1.csv", [["email", "name", "age"], ["a@x.io", "A", "1"], ["b@x.io", "B", "2"]], tmp_path)
+    embedded.wait(int(accepted(file_import(embedded, headers, {"source": {"headers": True, "uri": first}}))["id"]))
+    rows: list[list[Any]] = [["a@x.io", "Z", "9"], ["b@x.io", "Y"]]
+    if source["headers"]:
+        rows = [["email", "name"], ["a@x.io", "Z"], ["b@x.io", "Y"]]  # a mapping past the header
+    uri = serve_csv(site, "2.csv", rows, tmp_path)
+    payload = {"importType": "update", "errorThreshold": 0, "source": {**source, "uri": uri}}
+    ticket = accepted(file_import(embedded, headers, payload))["id"]
+    view = embedded.wait(int(ticket))
+    assert view.state == "completed"
+    results = get_results(embedded, headers, ticket)
+    failed = results["failed"]
+    assert failed and all("no column 3 (field 'age')" in f["error"]["message"] for f in failed), failed
+    assert embedded.records("acme")['["b@x.io"]'] == {"email": "b@x.io", "name": "B", "age": 2}
+    assert results["counts"]["completed"] + len(failed) == results["counts"]["total"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.integration.test_dialect_yesmail import Site, site  # noqa: F401 - the file server fixture
-from tests.support import Harness, contacts, write_csv
+from tests.support import Harness, Site, contacts, write_csv
 
 
 def _rows() -> list[list[Any]]:

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from actors import apply_chunk, finalize, parse_file
 from actors.runtime import Runtime
-from app.settings import load_settings
+from actors.settings import load_settings
+from app.wiring import make_runtime
 from events.db import make_engine
 from events.tables import metadata
 from tests.support import Harness, contacts, write_csv
@@ -27,7 +28,7 @@ def _drive_by_hand(rt: Runtime, ticket: int) -> None:
 
 def _peak_for(tmp: Path, rows: int) -> int:
     settings = load_settings(env={}, data_dir=str(tmp / f"d{rows}"), chunk_size=1000)
-    rt = Runtime(settings)  # an in-process broker nobody consumes: we call the steps ourselves
+    rt = make_runtime(settings)  # an in-process broker nobody consumes: we call the steps ourselves
     from app.service import start_import
     from app.tenants import create_tenant
     from app.uploads import UploadedFile
@@ -94,7 +95,7 @@ def test_replaying_the_log_into_an_empty_database_reproduces_every_status_byte_f
     before = {p: embedded.client.get(p, headers=auth).content for p in paths}
 
     dst = _copy_log(embedded.rt.engine, f"sqlite:///{tmp_path / 'replayed.db'}")
-    replay = Harness(Runtime(embedded.settings, engine=dst), embedded.worker, tmp_path)
+    replay = Harness(make_runtime(embedded.settings, engine=dst), embedded.worker, tmp_path)
     try:
         after = {p: replay.client.get(p, headers=auth).content for p in paths}
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +17,27 @@ import sqlalchemy as sa
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from actors.runtime import Runtime
-from app.logs import setup_logging
+from actors.logs import setup_logging
+from actors.settings import load_settings
 from app.main import create_app
 from app.metrics import serve_worker_metrics
-from app.settings import load_settings
+from app.wiring import make_runtime
 from events import catalog
 from events import log as event_log
 from events.db import write_tx
 from events.log import now
 from events.types import FileParsed, FileStored, ImportRequested, ImportSpec
-from tests.integration.test_ops import receiving, setup, submit, wait_for
-from tests.support import Harness, contacts, redis_url, write_csv
+from tests.support import (
+    Harness,
+    contacts,
+    free_port,
+    receiver,
+    redis_url,
+    submit,
+    wait_for,
+    write_csv,
+)
+from tests.support import native_auth as setup
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -70,7 +78,7 @@ def _park(h: Harness, tenant: str, stage: str) -> int:
 def test_metrics_count_imports_steps_rows_queue_and_webhooks(harness: Harness, tmp_path: Path) -> None:
     auth = setup(harness)
     before = scrape(harness.client.get("/metrics").text)
-    with receiving() as rx:
+    with receiver() as rx:
         done = [
             submit(harness, auth, write_csv(tmp_path / "a.csv", contacts(1200))),
             submit(harness, auth, write_csv(tmp_path / "b.csv", contacts(10, start=5000)), callback_url=rx.url),
@@ -105,7 +113,7 @@ def test_metrics_count_imports_steps_rows_queue_and_webhooks(harness: Harness, t
 def test_health_and_ready_and_ready_fails_without_the_database(embedded: Harness) -> None:
     c = embedded.client
     assert c.get("/health").json() == {"status": "ok"}
-    assert c.get("/ready").json() == {"status": "ok", "checks": {"database": "ok", "broker": "in-process"}}
+    assert c.get("/ready").json() == {"status": "ok", "checks": {"database": "ok", "broker": "in-process", "blobs": "ok"}}
     good = embedded.rt.engine
     embedded.rt.engine = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
     try:
@@ -119,10 +127,10 @@ def test_health_and_ready_and_ready_fails_without_the_database(embedded: Harness
 
 def test_ready_checks_redis_when_scaled(pg_schema_url: str, redis_namespace: str, tmp_path: Path) -> None:
     settings = load_settings(env={}, data_dir=str(tmp_path), database_url=pg_schema_url, redis_url=redis_url(), redis_namespace=redis_namespace)
-    rt = Runtime(settings)
+    rt = make_runtime(settings)
     try:
         with TestClient(create_app(runtime=rt, run_worker=False)) as client:
-            assert client.get("/ready").json()["checks"] == {"database": "ok", "broker": "ok"}
+            assert client.get("/ready").json()["checks"] == {"database": "ok", "broker": "ok", "blobs": "ok"}
     finally:
         rt.close()
 
@@ -134,10 +142,10 @@ def test_a_pipeline_step_logs_json_lines_with_the_ticket_id(embedded: Harness, t
     saved = (root.handlers[:], root.level)
     setup_logging("json", "INFO")  # as `importer worker` does with IMPORTER_LOG_FORMAT=json
     try:
-        with receiving() as rx:
+        with receiver() as rx:
             rx.status = 503  # the first attempt fails: the webhook step logs its retry
             ticket = submit(embedded, auth, write_csv(tmp_path / "a.csv", contacts(5)), callback_url=rx.url)
-            wait_for(embedded, ticket, lambda v: v.webhook.attempts >= 1)
+            wait_for(embedded.rt, ticket, lambda v: v.webhook.attempts >= 1)
             embedded.worker.stop()  # in-flight steps finish, and log, before stop returns
     finally:
         root.handlers[:] = saved[0]
@@ -154,7 +162,7 @@ def test_json_logging_survives_building_the_app(tmp_path: Path, capsys: pytest.C
     saved = (root.handlers[:], root.level)
     setup_logging("json", "INFO")  # `importer serve` configures logging, then uvicorn builds the app
     try:
-        rt = Runtime(load_settings(env={}, data_dir=str(tmp_path)))
+        rt = make_runtime(load_settings(env={}, data_dir=str(tmp_path)))
         with TestClient(create_app(runtime=rt, run_worker=False)):
             logging.getLogger("importer.test").info("after start-up")
         rt.close()
@@ -164,14 +172,8 @@ def test_json_logging_survives_building_the_app(tmp_path: Path, capsys: pytest.C
     assert '"message": "after start-up"' in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_worker_serves_its_own_metrics() -> None:
-    server = serve_worker_metrics(_free_port())
+    server = serve_worker_metrics(free_port())
     try:
         text = httpx.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=5).text
         assert "importer_step_duration_seconds" in text and "importer_rows_total" in text
@@ -187,14 +189,14 @@ def test_worker_processes_sum_their_metrics_on_one_port(pg_schema_url: str, redi
         "IMPORTER_DATABASE_URL": pg_schema_url, "IMPORTER_REDIS_URL": redis_url(), "IMPORTER_REDIS_NAMESPACE": redis_namespace,
         "IMPORTER_DATA_DIR": str(tmp_path / "data"), "IMPORTER_CHUNK_SIZE": "100", "IMPORTER_LOG_FORMAT": "json",
     }
-    port = _free_port()
+    port = free_port()
     code = (
-        "from app.metrics import serve_worker_metrics; from actors.worker import run_workers; "
-        f"from app.settings import load_settings; serve_worker_metrics({port}, 2); run_workers(load_settings(), 2, 2)"
+        "from app.metrics import serve_worker_metrics; from actors.worker import run_workers; from app.wiring import make_runtime; "
+        f"from actors.settings import load_settings; serve_worker_metrics({port}, 2); run_workers(load_settings(), 2, 2, make_runtime)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.DEVNULL)
     settings = load_settings(env=env)
-    rt = Runtime(settings)
+    rt = make_runtime(settings)
     h = Harness(rt, worker=None, tmp=tmp_path)  # type: ignore[arg-type]  # no worker here: the processes consume
     try:
         auth = setup(h)

@@ -42,17 +42,16 @@ from actors.net import (
     resolve_checked,
     sign,
 )
-from tests.integration.net_servers import (
+from tests.support import closed_port, unavailable
+from tests.support.net_servers import (
     FILE_BODY,
     PASSWORD,
     PASSWORD_IN_URL,
     USER,
     SourceServer,
-    closed_port,
     ftp_serving,
     serving,
 )
-from tests.support import unavailable
 
 LOCAL = AllowList.parse("127.0.0.1")
 NOTHING = AllowList()

@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,33 @@ from litestar.testing import TestClient
 
 from actors.deliver_webhook import webhook_id
 from actors.runtime import Runtime
+from actors.settings import load_settings
 from app.main import create_app
 from app.ops import OPS_TENANT, issue_operator_token
 from app.ops_views import failed_webhooks, history, served_by_service, timeline, verify_views
-from app.settings import load_settings
 from app.tenants import create_tenant
+from app.wiring import make_runtime
 from events import catalog
 from events import log as event_log
 from events.datasets import parse_schema
 from events.db import read_tx, write_tx
 from events.export import LogFileError, export_log, import_log
 from events.log import now
-from events.projections import ImportView
 from events.types import event_type
-from tests.conftest import need
-from tests.support import CONTACTS_SCHEMA, Harness, contacts, postgres_url, redis_url, write_csv
+from tests.support import (
+    CONTACTS_SCHEMA,
+    Harness,
+    contacts,
+    need,
+    postgres_url,
+    receiver,
+    redis_url,
+    sse,
+    submit,
+    wait_for,
+    write_csv,
+)
+from tests.support import native_auth as setup
 
 Requests = Sequence[tuple[str, Mapping[str, str]]]
 
@@ -52,48 +63,6 @@ def ops(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
         yield h
     finally:
         h.stop()
-
-
-class Receiver(ThreadingHTTPServer):
-    """A webhook receiver whose answer the test chooses; it records every request."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Hook)
-        self.status = 204
-        self.received: list[dict[str, str]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
-
-
-class _Hook(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        pass
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.received.append(dict(self.headers))
-        self.send_response(self.server.status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-
-@contextmanager
-def receiving() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @contextmanager
@@ -130,7 +99,7 @@ def assert_replay_identical(
     with exported.open("wb") as fh, read_tx(h.rt.engine) as conn:
         export_log(conn, fh.write)
     with fresh_database(h.rt.engine.dialect.name, tmp) as url:
-        rt = Runtime(load_settings(env={}, data_dir=str(tmp / "replayed"), database_url=url))
+        rt = make_runtime(load_settings(env={}, data_dir=str(tmp / "replayed"), database_url=url))
         try:
             with exported.open("rb") as fh, write_tx(rt.engine) as conn:
                 import_log(conn, fh)
@@ -145,21 +114,9 @@ def assert_replay_identical(
     return exported
 
 
-def setup(h: Harness, tenant: str = "acme") -> dict[str, str]:
-    creds = h.tenant(tenant)
-    h.dataset(tenant)
-    return {"Authorization": f"Bearer {creds['native']['token']}"}
-
-
 def operator_auth(h: Harness) -> dict[str, str]:
     with write_tx(h.rt.engine) as conn:
         return {"Authorization": f"Bearer {issue_operator_token(conn)}"}
-
-
-def submit(h: Harness, auth: Mapping[str, str], path: Path, **fields: Any) -> int:
-    resp = h.upload(auth["Authorization"].removeprefix("Bearer "), path, dataset="contacts", **fields)
-    assert resp.status_code == 202, resp.text
-    return int(resp.json()["id"])
 
 
 def bad_rows(n: int, every: int) -> list[list[Any]]:
@@ -169,25 +126,6 @@ def bad_rows(n: int, every: int) -> list[list[Any]]:
     return rows
 
 
-def wait_for(h: Harness, ticket: int, done: Callable[[ImportView], bool], timeout: float = 30.0) -> ImportView:
-    """Wait on the event log until `done(view)` holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        view = h.rt.view(ticket)
-        if view is not None and done(view):
-            return view
-        time.sleep(0.02)
-    raise AssertionError(f"ticket {ticket}: condition not met in {timeout}s; last view {h.rt.view(ticket)}")
-
-
-def sse(text: str) -> list[dict[str, str]]:
-    """Parse a text/event-stream body into its messages (comments dropped)."""
-    messages = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.split("\n") if line and not line.startswith(":"))
-        if fields:
-            messages.append(fields)
-    return messages
 
 
 def test_ops_endpoints_need_the_operator_token_and_health_stays_open(embedded: Harness, tmp_path: Path) -> None:
@@ -230,7 +168,7 @@ def test_the_log_as_json_and_as_a_resumable_event_stream(ops: Harness, tmp_path:
 def test_export_then_import_reproduces_every_status_byte_for_byte(ops: Harness, tmp_path: Path) -> None:
     acme = setup(ops, "acme")
     globex = setup(ops, "globex")
-    with receiving() as rx:
+    with receiver() as rx:
         tickets = [
             submit(ops, acme, write_csv(tmp_path / "ok.csv", contacts(1200))),
             submit(ops, acme, write_csv(tmp_path / "some-bad.csv", bad_rows(700, 50)), callback_url=rx.url),
@@ -303,7 +241,7 @@ def test_the_operator_tenant_is_not_exported_and_survives_an_import(embedded: Ha
         export_log(conn, out.write)
     assert OPS_TENANT.encode() not in out.getvalue()
     with fresh_database("sqlite", tmp_path) as url:
-        rt = Runtime(load_settings(env={}, data_dir=str(tmp_path / "other"), database_url=url))
+        rt = make_runtime(load_settings(env={}, data_dir=str(tmp_path / "other"), database_url=url))
         with write_tx(rt.engine) as conn:  # the new deployment's operator token exists first (tenant id 1)
             token = issue_operator_token(conn)
         with write_tx(rt.engine) as conn:
@@ -336,7 +274,7 @@ def test_replay_timeline_and_verify(ops: Harness, tmp_path: Path) -> None:
 def test_webhook_redelivery_appends_an_event_and_keeps_the_webhook_id(ops: Harness, tmp_path: Path) -> None:
     auth = setup(ops)
     op = operator_auth(ops)
-    with receiving() as rx:
+    with receiver() as rx:
         rx.status = 500
         ticket = submit(ops, auth, write_csv(tmp_path / "a.csv", contacts(10)), callback_url=rx.url)
         view = ops.wait(ticket, until="settled")
@@ -351,7 +289,7 @@ def test_webhook_redelivery_appends_an_event_and_keeps_the_webhook_id(ops: Harne
         assert view.webhook.delivered_at is not None and view.webhook.attempts == 3
         assert list(failed_webhooks(ops.rt.engine, tenant="acme")) == []
         assert ops.client.post(f"/ops/imports/{ticket}/webhook/redeliver", headers=op).status_code == 202  # again, on request
-        view = wait_for(ops, ticket, lambda v: v.webhook.delivered_at is not None and v.webhook.attempts == 4)
+        view = wait_for(ops.rt, ticket, lambda v: v.webhook.delivered_at is not None and v.webhook.attempts == 4)
         assert {r["webhook-id"] for r in rx.received} == {webhook_id(view)} and len(rx.received) == 4
     with read_tx(ops.rt.engine) as conn:
         types = [event_type(s.event) for s in event_log.read(conn, ticket)]
@@ -433,7 +371,7 @@ def test_cli_operator_commands(embedded: Harness, tmp_path: Path) -> None:
 
 def test_cli_redeliver_in_embedded_mode_makes_the_attempt_itself(embedded: Harness, tmp_path: Path) -> None:
     auth = setup(embedded)
-    with receiving() as rx:
+    with receiver() as rx:
         ticket = submit(embedded, auth, write_csv(tmp_path / "a.csv", contacts(5)), callback_url=rx.url)
         assert embedded.wait(ticket, until="settled").webhook.delivered_at is not None
         env = {

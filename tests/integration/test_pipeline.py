@@ -174,3 +174,22 @@ def test_tenant_isolation_in_the_native_api(harness: Harness, tmp_path: Path) ->
     assert harness.client.get("/datasets/contacts", headers=hdr).status_code == 404
     assert harness.upload(other, write_csv(tmp_path / "d.csv", contacts(3)), dataset="contacts").status_code == 404
     assert harness.client.get(f"/imports/{ticket}", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_records_show_the_key_as_the_key_fields_values(embedded: Harness, tmp_path: Path) -> None:
+    token = setup(embedded)
+    hdr = {"Authorization": f"Bearer {token}"}
+    places = {"fields": [{"name": "region"}, {"name": "id", "type": "integer"}, {"name": "note"}], "key": ["region", "id"]}
+    assert embedded.client.put("/datasets/places", json=places, headers=hdr).status_code == 201
+    for dataset, rows in (("places", [["region", "id", "note"], ["EU", "1", "a \"quoted\" note"], ["US", "2", "b"]]),
+                          ("contacts", contacts(1))):
+        resp = embedded.upload(token, write_csv(tmp_path / f"{dataset}.csv", rows), dataset=dataset)
+        assert embedded.wait(resp.json()["id"]).state == "completed"
+    first = embedded.client.get("/datasets/places/records?limit=1", headers=hdr).json()
+    assert first["items"] == [
+        {"id": first["items"][0]["id"], "key": {"region": "EU", "id": 1}, "values": {"region": "EU", "id": 1, "note": 'a "quoted" note'}}
+    ]
+    rest = embedded.client.get(f"/datasets/places/records?after={first['next_after']}", headers=hdr).json()
+    assert [i["key"] for i in rest["items"]] == [{"region": "US", "id": 2}] and rest["next_after"] is None
+    one = embedded.client.get("/datasets/contacts/records", headers=hdr).json()["items"]
+    assert [i["key"] for i in one] == [{"email": "user0@example.com"}]

@@ -18,6 +18,7 @@ from events.datasets import (
     DatasetSchema,
     Field,
     FieldType,
+    KeyReader,
     RowValidator,
     SchemaError,
     ValidRow,
@@ -863,3 +864,18 @@ def test_a_field_name_outside_the_pattern_is_refused(name: str) -> None:
 @pytest.mark.parametrize("name", ["a", "_", "A1_b", "x" * 63, "_9"])
 def test_a_field_name_inside_the_pattern_is_accepted(name: str) -> None:
     assert parse_schema({"fields": [{"name": name}], "key": [name]}).key == (name,)
+
+
+def test_key_reader_reads_the_key_of_a_row_that_failed_validation() -> None:
+    schema = parse_schema({"fields": [{"name": "email", "type": "email"}, {"name": "age", "type": "integer"},
+                                      {"name": "id", "type": "integer"}], "key": ["id", "email"]})
+    present = ("email", "age", "id")
+    validate = RowValidator(schema, present).validate
+    read_key = KeyReader(schema, present)
+    bad_age = ["Ann@Example.com", "old", "7"]
+    assert isinstance(validate(bad_age), str)
+    assert read_key(bad_age) == '[7,"ann@example.com"]' == validate(["Ann@Example.com", "3", "7"]).key  # type: ignore[union-attr]
+    assert read_key(["ann@example.com", "1", "7", "stray"]) == '[7,"ann@example.com"]'  # too long: key still readable
+    assert read_key(["ann@example.com", "old"]) is None  # short: a key cell is missing
+    assert read_key(["not-an-email", "1", "7"]) is None  # a key cell is itself invalid
+    assert KeyReader(schema, ("email", "age"))(["ann@example.com", "1"]) is None  # the source lacks a key field

@@ -76,3 +76,20 @@ def test_percent_budget_and_verdict() -> None:
     assert not threshold_verdict(9, 9) and threshold_verdict(10, 9)
     assert failure_budget(ImportSpec(dataset="d"), 100) is None
     assert not threshold_verdict(10**9, None)
+
+
+def test_failed_rows_whose_key_names_an_existing_record_are_failed_updates() -> None:
+    existing = {'["a"]': {"age": 1}}
+    rows = [
+        (0, 2, "line 2: field 'age': not an integer"),  # key a: in the dataset -> failed update
+        (1, 3, "line 3: field 'age': not an integer"),  # key z: nowhere -> failed create
+        row(2, '["c"]', age=3),  # creates c ...
+        (3, 5, "line 5: row has 4 values, expected 3"),  # ... so a failure on c is a failed update
+        (4, 6, "line 6: field 'email' is required"),  # no readable key -> failed create
+    ]
+    d = decide_chunk(rows, existing, "update", 0, None, failed_keys={0: '["a"]', 1: '["z"]', 3: '["c"]'})
+    assert d.runs == [("f", 2), ("c", 1), ("f", 2)]
+    assert d.failed_existing == [0, 3]
+    dup = decide_chunk([row(0, '["a"]', age=2)], existing, "insert", 0, None)
+    assert dup.failed_existing == [0]  # an insert refused because the record exists names it too
+    assert decide_chunk(rows, existing, "update", 0, None).failed_existing == []  # no keys read, none known

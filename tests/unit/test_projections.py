@@ -20,6 +20,7 @@ from events.types import (
     RolledBack,
     RowFailure,
     ThresholdExceeded,
+    WebhookAbandoned,
     WebhookAttempted,
     WebhookDelivered,
     decode_event,
@@ -123,3 +124,22 @@ def test_events_round_trip_and_old_payloads_still_fold() -> None:
     old_done = b'{"type":"import_completed","at":"2026-01-01T00:00:05Z"}'
     assert decode_event(old_done) == ImportCompleted(at=at(5))
     assert msgspec.json.decode(encode_event(ev))["type"] == "chunk_applied"
+
+
+def test_failed_existing_rows_are_counted_and_old_logs_fold_without_them() -> None:
+    req = ImportRequested(at=at(0), tenant="t", spec=ImportSpec(dataset="d"), uuid="u")
+    new = ChunkApplied(
+        at=at(3), chunk=0, first=0, runs=(("c", 1), ("f", 3)),
+        failures=(RowFailure(1, 3, "x"), RowFailure(2, 4, "y"), RowFailure(3, 5, "z")), failed_existing=(1, 3),
+    )
+    assert decode_event(encode_event(new)) == new
+    view = view_of([req, new])
+    assert (view.failed, view.failed_existing) == (3, 2)
+    # a log written before failed_existing existed: every failure counts as not naming a record
+    old = decode_event(b'{"type":"chunk_applied","at":"2026-01-01T00:00:03Z","chunk":0,"first":0,"runs":[["f",2]]}')
+    assert isinstance(old, ChunkApplied) and old.failed_existing == ()
+    assert (view_of([req, old]).failed, view_of([req, old]).failed_existing) == (2, 0)
+    refused = decode_event(b'{"type":"file_refused","at":"2026-01-01T00:00:04Z","reason":"kept out"}')
+    assert view_of([req, new, refused]) == view_of([req, new])  # in the log for operators; changes no view
+    abandoned = decode_event(b'{"type":"webhook_abandoned","at":"2026-01-01T00:00:05Z","attempts":8}')
+    assert isinstance(abandoned, WebhookAbandoned) and abandoned.reason is None

@@ -10,6 +10,13 @@ from typing import Literal
 import msgspec
 
 MB = 1024 * 1024
+AWS_VARIABLES = {  # the names every S3 client reads; IMPORTER_S3_* wins when both are set
+    "s3_endpoint": "AWS_ENDPOINT_URL",
+    "s3_access_key_id": "AWS_ACCESS_KEY_ID",
+    "s3_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "s3_session_token": "AWS_SESSION_TOKEN",
+    "s3_region": "AWS_REGION",
+}
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -20,6 +27,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = ""  # empty: in-process broker and worker (embedded default)
     redis_namespace: str = "importer"
     blob_dir: str = ""  # empty: <data_dir>/blobs
+    blob_url: str = ""  # s3://bucket/prefix: blobs in S3-compatible object storage; empty: blob_dir
+    blob_part_bytes: int = 8 * MB  # object storage: multipart upload past this size, in parts of it
+    blob_timeout: float = 30.0  # object storage: one request, before it is retried
+    blob_attempts: int = 3  # object storage: tries per request before the store counts as unavailable
+    blob_retention_hours: float = 168.0  # a finished ticket's file is removed this long after it ended; 0 = kept
+    # Object storage endpoint and credentials: from the usual AWS_* variables (see AWS_VARIABLES).
+    s3_endpoint: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_session_token: str = ""
+    s3_region: str = ""
     chunk_size: int = 5000
     max_upload_bytes: int = 50 * MB
     max_form_parts: int = 32
@@ -33,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retry_max_backoff_ms: int = 10_000
     stall_seconds: float = 300.0
     resume_interval_seconds: float = 60.0
+    broker_check_seconds: float = 2.0  # how often workers look for a Redis that restarted empty
     allowed_hosts: str = ""
     download_connect_timeout: float = 10.0
     download_read_timeout: float = 30.0
@@ -75,6 +94,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     raw: dict[str, object] = {}
     for name in Settings.__struct_fields__:
         value = source.get(f"IMPORTER_{name.upper()}")
+        if value is None and name in AWS_VARIABLES:
+            value = source.get(AWS_VARIABLES[name])
         if value is not None:
             raw[name] = value
     raw.update(overrides)

@@ -16,19 +16,19 @@ import pytest
 import sqlalchemy as sa
 from litestar.routes import HTTPRoute
 
-from actors.runtime import Runtime
 from app import ratelimit, service
 from app.errors import TooManyRequests
 from app.ops import issue_operator_token
 from app.tenants import check_pair, rotate_webhook_secret
 from app.uploads import UploadedFile
+from app.wiring import make_runtime
 from events import catalog
 from events.db import read_tx, write_tx
 from events.tables import credentials, tenants
 from events.types import ImportSpec
 from tests.support import CONTACTS_SCHEMA, ErrorShapes, Harness, contacts, door_of, write_csv
 
-PUBLIC = {"/health", "/ready", "/metrics"}  # no tenant data; everything else needs a credential
+PUBLIC = {"/health", "/ready", "/metrics", "/schema-assets/{name:str}", "/", "/ui", "/ui/imports/{ticket:int}", "/ui/static/{name:str}"}  # no tenant data; everything else needs a credential
 DATASETS = ("contacts", "a_only", "partner_sales", "rma", "transactions")  # tenant B has only contacts
 OTHER_SCHEMA = {"fields": [{"name": "sku", "type": "string", "required": True}], "key": ["sku"]}
 
@@ -81,7 +81,7 @@ class World:
                 "Authorization": f"Bearer {bad if wrong else t['bearer_token']}"}
 
     def body(self, method: str, path: str, schema: dict[str, Any]) -> dict[str, Any]:
-        """What a write to this route needs to pass validation (its JSON or file, and its query)."""
+        """What a request to this route needs to pass validation (its JSON or file, and its query)."""
         upload = {"files": {"file": ("a.csv", self.csv, "text/csv")}}
         if method == "PUT":
             return {"json": schema}
@@ -89,6 +89,8 @@ class World:
             return {"data": {"dataset": "a_only"}, **upload}
         if path.endswith("/file-import"):
             return {"json": {"source": {"uri": "http://127.0.0.1:9/a.csv"}}}
+        if path == "/api/v4/import/status":  # the id by query (also /status/{id})
+            return {"params": {"id": str(self.thalamus)}}
         if path == "/api/v4/import/file":
             return {"params": {"name": "walked", "type": "25011"}, **upload}  # World made "a"
         if path.endswith(("/import/batch", "/importBatches")):
@@ -99,7 +101,7 @@ class World:
 
     def fill(self, path: str, fresh: bool = False) -> str:
         """A concrete URL naming tenant A's resources (fresh: an admin upload goes to a new batch of A's)."""
-        values = {"ticket": self.native, "name": "a_only", "dataset": "a_only", "trackId": "rma", "jobId": self.job}
+        values = {"ticket": self.native, "name": "a_only", "dataset": "a_only", "trackId": "rma", "jobId": self.job, "dialect": "native"}
         if path.startswith("/v2/"):
             values["id"] = self.yesmail
         elif path.startswith("/api/v4/"):
@@ -207,7 +209,9 @@ def test_another_tenants_credentials_see_none_of_tenant_a(world: World) -> None:
         resp = h.client.request(method, url, headers=headers, **world.body(method, path, OTHER_SCHEMA))
         for secret in (world.native_uuid, world.job, world.a["tenant"]):
             assert secret in url or secret not in resp.text, f"{method} {url} leaked {secret}"
-        if (method, path) == ("PUT", "/datasets/{name:str}"):
+        if (method, path) == ("GET", "/imports"):  # B's own list: answered, and without A's imports
+            assert resp.status_code == 200 and resp.json()["items"] == [], resp.text[:300]
+        elif (method, path) == ("PUT", "/datasets/{name:str}"):
             # Names are per tenant: B's PUT makes B's own dataset and leaves A's as it was.
             assert resp.status_code == 201, resp.text
             assert h.client.get("/datasets/a_only", headers=world.creds("native", world.a)).json() == before
@@ -399,7 +403,7 @@ def test_the_limit_holds_across_api_processes_sharing_the_database(tmp_path: Pat
     """Two runtimes (two API processes) count the same tickets: the window is the database's."""
     url = str(request.getfixturevalue("pg_schema_url")) if db == "postgres" else f"sqlite:///{tmp_path / 'importer.db'}"
     h = Harness.start(tmp_path, database_url=url, submit_rate_per_minute=3)
-    other = Runtime(h.settings)
+    other = make_runtime(h.settings)
     try:
         h.tenant("a")
         h.dataset("a")

@@ -1,4 +1,4 @@
-"""Real local servers for the actors.net tests: an HTTP(S) source/receiver and an FTP server."""
+"""Real local servers for the actors.net tests: an HTTP(S) source/receiver with many routes, and an FTP server."""
 
 from __future__ import annotations
 
@@ -214,9 +214,3 @@ def ftp_serving(root: Path, masquerade: str | None = None) -> Iterator[FtpSite]:
         stop.set()
         thread.join(5)
 
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
