@@ -1,12 +1,12 @@
-"""Step `apply_chunk`: validate one staged chunk, write it and record ChunkApplied in one transaction."""
+"""Step `apply_chunk`: validate one parsed chunk, write it and record ChunkApplied in one transaction."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from actors import faults
+from actors.chunks import ParsedChunk, chunk_key, decode_chunk
 from actors.errors import StepFailed
-from actors.staging import chunk_key, decode_chunk
 from events import catalog, locks, records
 from events import log as event_log
 from events.datasets import KeyReader, RowValidator, ValidRow
@@ -32,10 +32,7 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
         dataset = catalog.dataset_by_id(conn, row.dataset_id)
     if dataset is None:
         raise StepFailed(f"dataset {spec.dataset!r} no longer exists")
-    try:
-        staged = decode_chunk(rt.blobs.read_bytes(chunk_key(view.uuid, chunk)))
-    except FileNotFoundError:
-        raise StepFailed(f"staged chunk {chunk} is missing; the file must be parsed again") from None
+    staged = _staged(rt, view.uuid, chunk)
     validator = RowValidator(dataset.schema, view.parsed.columns)
     key_of = KeyReader(dataset.schema, view.parsed.columns)
     rows: list[tuple[int, int, ValidRow | str]] = []
@@ -60,7 +57,17 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
     with write_tx(rt.engine) as conn:
         locks.dataset_writes(conn, dataset.id)  # decide from what is there, not what another writer overtakes
         existing = records.fetch_existing(conn, dataset.id, keys, staged_ticket=ticket if to_staging else None)
-        decision = decide_chunk(rows, existing, spec.mode, view.failed, budget, view.threshold_exceeded, failed_keys)
+        earlier: dict[str, int] = {}
+        if spec.mode == "insert" and chunk:
+            clashing = [r.key for _, _, r in rows if not isinstance(r, str) and r.key in existing]
+            if clashing:
+                created = records.created_rows(
+                    conn, dataset.id, view.uuid, clashing, staged_ticket=ticket if to_staging else None
+                )
+                earlier = _creating_lines(rt, view.uuid, chunk, staged.first, created)
+        decision = decide_chunk(
+            rows, existing, spec.mode, view.failed, budget, view.threshold_exceeded, failed_keys, earlier
+        )
         records.write(conn, dataset.id, ticket, view.uuid, decision.writes, staged=to_staging)
         at = now()
         new: list[Event] = [
@@ -76,6 +83,32 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
     faults.hit("apply_chunk", "after_commit", chunk)
     rt.drive(ticket)
     faults.hit("apply_chunk", "after_drive", chunk)
+
+
+def _staged(rt: Runtime, ticket_uuid: str, chunk: int) -> ParsedChunk:
+    """A parsed chunk, or StepFailed when it is gone."""
+    try:
+        return decode_chunk(rt.blobs.read_bytes(chunk_key(ticket_uuid, chunk)))
+    except FileNotFoundError:
+        raise StepFailed(f"parsed chunk {chunk} is missing; the file must be parsed again") from None
+
+
+def _creating_lines(rt: Runtime, ticket_uuid: str, chunk: int, first: int, created: dict[str, int]) -> dict[str, int]:
+    """The line of each row (by index) that created a key in an earlier chunk, read off its parsed chunk.
+
+    Every chunk but the last holds the same number of rows, so a row's chunk follows from its index.
+    """
+    size = first // chunk
+    lines: dict[str, int] = {}
+    by_chunk: dict[int, list[tuple[str, int]]] = {}
+    for key, index in created.items():
+        if index < first:  # always: only earlier chunks have written
+            by_chunk.setdefault(index // size, []).append((key, index))
+    for number, wanted in by_chunk.items():
+        rows = _staged(rt, ticket_uuid, number)
+        for key, index in wanted:
+            lines[key] = rows.rows[index - rows.first][0]
+    return lines
 
 
 def _located(result: ValidRow | str, line: int) -> ValidRow | str:

@@ -1,4 +1,4 @@
-"""The blob store: uploaded sources and staged chunks, under one folder or in an S3 bucket."""
+"""The blob store: uploaded sources and parsed chunks, under one folder or in an S3 bucket."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Blobs(Protocol):
     """What the steps and the API need from a blob store; keys are slash-separated and relative.
 
     A key is written once: `put_file` for sources (the API or the download step), `write_bytes`
-    for staged chunks (identical bytes whoever parses the file). Readers need a local path, so
+    for parsed chunks (identical bytes whoever parses the file). Readers need a local path, so
     `local_copy` lends one for the length of a `with` block.
     """
 

@@ -6,10 +6,10 @@ unless it is set (a real deployment never sets it). A test in the same process m
 
 IMPORTER_FAULT holds comma-separated `step:when:point:action` rules, e.g.
 `apply_chunk:3:before_commit:kill`:
-  step    parse_file | apply_chunk | finalize
+  step    parse_file | apply_chunk | finalize | revert_chunk
   when    the chunk number (parse_file "staged": chunks staged so far), or * for any
   point   parse_file: staged, after_commit    apply_chunk: before_commit, after_commit, after_drive
-          finalize: before_commit, after_commit
+          finalize, revert_chunk: before_commit, after_commit
           (before_commit: inside the step's transaction, after its writes and append;
            after_commit: committed, next step not enqueued yet -- the outbox gap;
            after_drive: next step enqueued, message not acknowledged yet)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from actors import faults
 from actors.blobs import BlobUnavailable
-from actors.staging import chunks_prefix
+from actors.chunks import chunks_prefix
 from events import locks, records
 from events import log as event_log
 from events.db import write_tx
@@ -58,5 +58,5 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     try:
         rt.blobs.delete_tree(chunks_prefix(view.uuid))
     except BlobUnavailable as exc:  # not worth holding the callback for: the retention sweep removes them
-        logger.warning("ticket %d: staged chunks not removed yet: %s", ticket, exc)
+        logger.warning("ticket %d: parsed chunks not removed yet: %s", ticket, exc)
     rt.drive(ticket)

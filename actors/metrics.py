@@ -17,11 +17,11 @@ from sqlalchemy import event as sa_event
 
 from actors.broker import QUEUE
 from events.tables import events
+from events.types import OUTCOME_NAMES
 
 if TYPE_CHECKING:
     from actors.runtime import Runtime
 
-OUTCOMES = {"c": "created", "u": "updated", "n": "unchanged", "i": "ignored", "f": "failed", "s": "skipped"}
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 
 STEP_SECONDS = Histogram(
@@ -102,7 +102,7 @@ def step_timer(rt: Runtime, step: str) -> Iterator[StepTiming]:
         for body in committed:
             CHUNK_SECONDS.observe(elapsed)
             for code, n in msgspec.json.decode(body, type=_Runs).runs:
-                ROWS.labels(OUTCOMES[code]).inc(n)
+                ROWS.labels(OUTCOME_NAMES[code]).inc(n)
 
 
 def queue_depth(rt: Runtime) -> dict[str, int]:

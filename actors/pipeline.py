@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from actors import apply_chunk, deliver_webhook, download, finalize, parse_file
+from actors import apply_chunk, deliver_webhook, download, finalize, parse_file, revert_chunk
 from actors.blobs import BlobUnavailable
 from actors.broker import QUEUE
 from actors.errors import StepFailed
@@ -19,7 +19,7 @@ from actors.retry import retry_conflicts
 from events import log as event_log
 from events import records
 from events.db import write_tx
-from events.flow import APPLY, DOWNLOAD, FINALIZE, PARSE, WEBHOOK
+from events.flow import APPLY, DOWNLOAD, FINALIZE, PARSE, REVERT, WEBHOOK
 from events.log import now
 from events.types import Event, ImportFailed, RolledBack, WebhookAbandoned
 
@@ -36,6 +36,7 @@ STEPS: dict[str, StepFn] = {
     APPLY: apply_chunk.run,
     FINALIZE: finalize.run,
     WEBHOOK: deliver_webhook.run,
+    REVERT: revert_chunk.run,
 }
 
 

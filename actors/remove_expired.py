@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from actors.chunks import chunks_prefix
 from actors.retry import retry_conflicts
 from actors.runtime import Runtime
-from actors.staging import chunks_prefix
+from events import before_images
 from events import log as event_log
 from events.db import read_tx, write_tx
 from events.log import now
@@ -17,7 +18,8 @@ logger = logging.getLogger("importer.retention")
 
 
 def remove_expired(rt: Runtime, at: datetime | None = None, limit: int = 100) -> list[int]:
-    """Delete the blobs of tickets that ended more than `blob_retention_hours` ago; returns them.
+    """Delete the blobs (and the before-images a revert would need) of tickets that ended more
+    than `blob_retention_hours` ago; returns them.
 
     The blobs go first, then FileRemoved is appended: a crash in between only means the next
     sweep deletes nothing again. FileStored stays in the log, so the file's sha256 does too.
@@ -42,6 +44,8 @@ def remove_expired(rt: Runtime, at: datetime | None = None, limit: int = 100) ->
             if current is None or current.file_removed:
                 return  # another worker's sweep got there first
             with write_tx(rt.engine) as conn:
+                if current.revert is None:  # a revert under way still needs them
+                    before_images.forget(conn, ticket)  # revert is offered while the file is kept
                 event_log.append(conn, ticket, current.seq, [FileRemoved(at=now(), blob=blob)])
 
         retry_conflicts(append)

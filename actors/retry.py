@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from events.log import Conflict
+from events.log import StaleSeq
 
 T = TypeVar("T")
 
@@ -19,7 +19,7 @@ def retry_conflicts(fn: Callable[[], T], attempts: int = 8) -> T:
     for attempt in range(attempts):
         try:
             return fn()
-        except (Conflict, IntegrityError) as exc:
+        except (StaleSeq, IntegrityError) as exc:
             last: Exception = exc
         except OperationalError as exc:
             if "locked" not in str(exc).lower():

@@ -19,7 +19,7 @@ from events import catalog
 from events.db import make_engine, read_tx
 from events.flow import Step, next_step
 from events.projections import FailureSource, ImportView
-from events.views import ViewCache, failures_from_log
+from events.view_cache import ViewCache, failures_from_log
 
 if TYPE_CHECKING:
     from actors.worker_process import WorkerProcess

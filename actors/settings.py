@@ -79,7 +79,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def resolved_blob_dir(self) -> Path:
-        """Where uploaded files and staged chunks live."""
+        """Where uploaded files and parsed chunks live."""
         return Path(self.blob_dir) if self.blob_dir else Path(self.data_dir) / "blobs"
 
     @property

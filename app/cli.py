@@ -1,4 +1,4 @@
-"""The `importer` command line: serve, worker, tenants, datasets, submit, events, resume."""
+"""The `importer` command line: serve, worker, tenants, datasets, submit, revert, events, resume, db."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from actors.settings import load_settings
+from app.cli_db import db_cli, upgrade_in_a_process
 from app.cli_ops import (
     events_cli,
     imports_cli,
@@ -29,6 +30,7 @@ cli.add_typer(events_cli, name="events")
 cli.add_typer(imports_cli, name="imports")
 cli.add_typer(webhooks_cli, name="webhooks")
 cli.add_typer(ops_cli, name="ops")
+cli.add_typer(db_cli, name="db")
 cli.command()(replay)
 tenants_cli.command("rotate-webhook-secret")(rotate_webhook_secret)
 
@@ -55,6 +57,7 @@ def serve(
     setup_logging(settings.log_format, settings.log_level)
     if settings.embedded and workers > 1:
         raise typer.BadParameter("several HTTP workers need IMPORTER_REDIS_URL (the embedded worker is per process)")
+    upgrade_in_a_process(settings.resolved_database_url)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -82,6 +85,7 @@ def worker(
     settings = load_settings()
     if not settings.redis_url:
         raise typer.BadParameter("`importer worker` needs IMPORTER_REDIS_URL; `importer serve` runs the embedded worker")
+    upgrade_in_a_process(settings.resolved_database_url)
     if metrics_port:
         from app.metrics import serve_worker_metrics
 
@@ -210,6 +214,7 @@ def submit(
     threshold: Annotated[str | None, typer.Option(help="Failed rows tolerated: N or N%.")] = None,
     headers: Annotated[bool, typer.Option(help="The first row is a header.")] = True,
     separator: Annotated[str | None, typer.Option(help=", tab | ;  (default: sniffed)")] = None,
+    encoding: Annotated[str | None, typer.Option(help="CSV text encoding: latin-1, cp1252, utf-16… (default: UTF-8, or the BOM's)")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Poll with a progress bar until the import ends.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Run every step and report every row, but write no record.")] = False,
 ) -> None:
@@ -221,9 +226,26 @@ def submit(
         raise typer.Exit(2)
     code = submit_file(
         url, token, file, dataset=dataset, mode=mode, policy=policy, threshold=threshold,
-        headers=headers, separator=separator, wait=wait, dry_run=dry_run,
+        headers=headers, separator=separator, wait=wait, dry_run=dry_run, encoding=encoding,
     )
     raise typer.Exit(code)
+
+
+@cli.command()
+def revert(
+    ticket: Annotated[int, typer.Argument(help="The import to undo.")],
+    url: Annotated[str, typer.Option(envvar="IMPORTER_URL", help="Service URL.")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="IMPORTER_TOKEN", help="Native API token.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Also undo records a later import changed since.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the revert is done and print its counts.")] = False,
+) -> None:
+    """Undo a completed import: delete the records it created, put back the ones it changed (exit 2 if refused)."""
+    from app.client import revert_import
+
+    if not token:
+        typer.echo("error: pass --token or set IMPORTER_TOKEN", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(revert_import(url, token, ticket, force=force, wait=wait))
 
 
 def main() -> None:

@@ -63,15 +63,15 @@ def show(
 ) -> None:
     """Print a ticket's event log as NDJSON (or a table); with --follow, until the terminal event."""
     from app.ops import stored_json
-    from app.ops_views import describe, event_table
-    from events import catalog
+    from app.ops_listings import describe, event_table
+    from events import catalog_models
     from events import log as event_log
     from events.db import read_tx
     from events.types import TERMINAL_TYPES, event_type
 
     engine = _engine()
     with read_tx(engine) as conn:
-        if catalog.get_ticket(conn, ticket) is None:
+        if catalog_models.ticket(conn, ticket) is None:
             raise _fail(f"no ticket {ticket}")
     seq, first = 0, True
     while True:
@@ -140,7 +140,7 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="NDJSON instead of a table.")] = False,
 ) -> None:
     """Fold a ticket's log event by event and print the timeline; --verify checks every ticket (exit 1 on a difference)."""
-    from app.ops_views import served_by_service, timeline, timeline_table, verify_views
+    from app.ops_listings import served_by_service, timeline, timeline_table, verify_views
     from events import log as event_log
     from events.db import read_tx
 
@@ -177,7 +177,7 @@ def imports_list(
     as_json: Annotated[bool, typer.Option("--json", help="NDJSON instead of a table.")] = False,
 ) -> None:
     """Import history, newest first, with counts and timings."""
-    from app.ops_views import history, history_table
+    from app.ops_listings import history, history_table
 
     rows = list(history(_engine(), tenant=tenant, state=state, since=parse_since(since) if since else None, limit=limit))
     if as_json:
@@ -193,7 +193,7 @@ def webhooks_list_failed(
     as_json: Annotated[bool, typer.Option("--json", help="NDJSON instead of a table.")] = False,
 ) -> None:
     """Callbacks not delivered: abandoned after the last retry, or failing and still retrying."""
-    from app.ops_views import failed_webhooks, webhooks_table
+    from app.ops_listings import failed_webhooks, webhooks_table
 
     rows = list(failed_webhooks(_engine(), tenant=tenant))
     if as_json:

@@ -1,4 +1,4 @@
-"""A small native-API client for `importer submit`: upload, then poll with a progress bar."""
+"""A small native-API client for `importer submit` (upload, then poll with a progress bar) and `importer revert`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def submit_file(
     separator: str | None,
     wait: bool,
     dry_run: bool = False,
+    encoding: str | None = None,
     poll_interval: float = 0.5,
 ) -> int:
     """Upload `path`; returns the process exit code (0 ok, 1 import failed/canceled, 2 refused)."""
@@ -36,6 +37,8 @@ def submit_file(
         fields["separator"] = separator
     if dry_run:
         fields["dry_run"] = "true"
+    if encoding:
+        fields["encoding"] = encoding
     with httpx.Client(base_url=url.rstrip("/"), headers=auth, timeout=httpx.Timeout(30.0, read=300.0)) as client:
         with path.open("rb") as fh:
             resp = client.post("/imports", data=fields, files={"file": (path.name, fh)})
@@ -53,7 +56,7 @@ def submit_file(
             TextColumn("{task.fields[state]}"), TimeElapsedColumn(), console=console, transient=False,
         ) as progress:
             task = progress.add_task("import", total=100, ticket=view["id"], state=view["state"])
-            while view["state"] not in ("completed", "failed", "canceled"):
+            while view["state"] not in ("completed", "failed", "canceled", "reverted"):
                 time.sleep(poll_interval)
                 r = client.get(f"/imports/{view['id']}")
                 r.raise_for_status()
@@ -70,6 +73,32 @@ def submit_file(
             console.print(f"[red]{view['error']}[/red]")
         print(httpx.Response(200, json=view).text)
         return 0 if view["state"] == "completed" else 1
+
+
+def revert_import(url: str, token: str, ticket: int, *, force: bool, wait: bool, poll_interval: float = 0.5) -> int:
+    """Ask the service to undo import `ticket`; returns the exit code (0 accepted/reverted, 2 refused)."""
+    console = Console(stderr=True)
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url.rstrip("/"), headers=auth, timeout=30.0) as client:
+        resp = client.post(f"/imports/{ticket}/revert", params={"force": "true"} if force else None)
+        if resp.status_code != 202:
+            console.print(f"[red]refused ({resp.status_code}):[/red] {_message(resp)}")
+            return 2
+        view = resp.json()
+        console.print(f"revert of import {ticket} accepted" + (" (force: records changed since are undone too)" if force else ""))
+        while wait and view["state"] != "reverted":
+            time.sleep(poll_interval)
+            r = client.get(f"/imports/{ticket}")
+            r.raise_for_status()
+            view = r.json()
+        if wait:
+            counts = view["revert"]
+            console.print(
+                f"reverted: deleted {counts['deleted']}, restored {counts['restored']}, conflicts {counts['conflicts']}"
+                + (" (left as they are: a later import changed them; --force undoes them too)" if counts["conflicts"] else "")
+            )
+        print(httpx.Response(200, json=view).text)
+        return 0
 
 
 def _message(resp: httpx.Response) -> str:

@@ -19,7 +19,7 @@ from app.concurrency import in_thread
 from app.errors import BadRequest, Conflict, NotFound
 from app.json_body import JSON_BODY_LIMIT, auth_then_json, check_depth, small_body
 from app.names import identifier_problem
-from app.native_views import (
+from app.native_bodies import (
     CSV_REPORT,
     ERROR_RESPONSES,
     OUTCOME_CODES,
@@ -32,7 +32,7 @@ from app.native_views import (
     render_result,
 )
 from app.reports import SourceRow, error_csv, source_of
-from app.spec import parse_bool, parse_mappings, parse_separator, parse_threshold
+from app.spec import parse_bool, parse_encoding, parse_mappings, parse_separator, parse_threshold
 from app.sse import live_events
 from app.uploads import Form, receive_form
 from app.urls import prepare_callback, prepare_source
@@ -92,7 +92,7 @@ def _spec_from(fields: dict[str, Any], filename: str | None) -> ImportSpec:
         headers=parse_bool(fields.get("headers"), "headers", True),
         mappings=parse_mappings(fields.get("mappings")),
         separator=parse_separator(fields.get("separator")),
-        encoding=fields.get("encoding") or None,
+        encoding=parse_encoding(fields.get("encoding")),
         sheet=fields.get("sheet") or None,
         filename=filename,
         callback_url=callback,
@@ -234,6 +234,19 @@ class NativeImports(Controller):
     @post("/{ticket:int}/cancel", status_code=200, sync_to_thread=True, summary="Cancel a running import", responses=ERROR_RESPONSES)
     def cancel(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> ImportOut:
         return render_import(service.cancel_import(runtime(request), tenant, ticket))
+
+
+    @post("/{ticket:int}/revert", status_code=202, sync_to_thread=True, responses=ERROR_RESPONSES,
+          summary="Undo a completed import: delete what it created, put back what it changed")
+    def revert(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: TenantRow,
+        ticket: int,
+        force: bool = Parameter(default=False, description="also undo records that a later import changed since"),
+    ) -> Response[ImportOut]:
+        view = service.revert_import(runtime(request), tenant, ticket, force=force)
+        return Response(render_import(view), status_code=202, headers={"Location": f"/imports/{ticket}"})
 
 
 class NativeDatasets(Controller):

@@ -16,10 +16,10 @@ from actors.retry import retry_conflicts
 from actors.runtime import Runtime
 from app.auth import bearer_token, by_token, runtime
 from app.errors import BadRequest, Conflict, NotFound, Unauthorized
-from app.native_views import ERROR_RESPONSES
+from app.native_bodies import ERROR_RESPONSES
 from app.sse import last_event_id, live_events
 from app.tenants import hash_secret, new_webhook_secret, rotate_credentials
-from events import catalog
+from events import catalog, catalog_models
 from events import log as event_log
 from events.catalog import TenantRow
 from events.db import read_tx, write_tx
@@ -137,9 +137,9 @@ def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(render(runtime(request)), media_type=CONTENT_TYPE_LATEST)
 
 
-def _ticket_row(rt: Runtime, ticket: int) -> catalog.TicketRow:
+def _ticket_row(rt: Runtime, ticket: int) -> catalog_models.Ticket:
     with read_tx(rt.engine) as conn:
-        row = catalog.get_ticket(conn, ticket)
+        row = catalog_models.ticket(conn, ticket)
     if row is None:
         raise NotFound(f"import {ticket} does not exist", code="unknown_import")
     return row
@@ -161,7 +161,7 @@ class OpsImports(Controller):
             return live_events(rt, ticket, request)
         with read_tx(rt.engine) as conn:
             stored = event_log.read(conn, ticket, after=after)
-            tenant = catalog.get_tenant(conn, row.tenant_id)
+            tenant = catalog_models.tenant(conn, row.tenant_id)
         return {
             "ticket": ticket,
             "tenant": tenant.name if tenant else None,

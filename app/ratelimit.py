@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from app.errors import TooManyRequests
-from events import locks
-from events.tables import tickets
+from events import catalog, locks
 
 WINDOW_SECONDS = 60.0
 
@@ -29,8 +28,6 @@ def retry_after(recent: Sequence[datetime], limit: int, now: datetime, window: f
     if limit <= 0 or len(recent) < limit:
         return None
     oldest = recent[limit - 1]
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
     wait = (oldest + timedelta(seconds=window) - now).total_seconds()
     return max(1, math.ceil(wait)) if wait > 0 else None
 
@@ -44,14 +41,7 @@ def check_submission(conn: sa.Connection, tenant_id: int, limit: int, now: datet
     if limit <= 0:
         return
     locks.tenant_submissions(conn, tenant_id)
-    recent = list(
-        conn.execute(
-            sa.select(tickets.c.created_at)
-            .where(tickets.c.tenant_id == tenant_id)
-            .order_by(tickets.c.id.desc())
-            .limit(limit)
-        ).scalars()
-    )
+    recent = catalog.recent_submissions(conn, tenant_id, limit)
     wait = retry_after(recent, limit, now)
     if wait is not None:
         raise TooManyRequests(

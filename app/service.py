@@ -1,4 +1,4 @@
-"""The service layer: start, cancel and look up imports; every front door goes through here."""
+"""The service layer: start, cancel, revert and look up imports; every front door goes through here."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 
 from actors.blobs import BlobUnavailable
+from actors.memory import release_memory
 from actors.net import redact
 from actors.readers import ReaderError, inspect_file
 from actors.retry import retry_conflicts
@@ -16,7 +17,7 @@ from actors.runtime import Runtime
 from app import ratelimit
 from app.errors import BadRequest, Conflict, NotFound, Unavailable
 from app.uploads import UploadedFile
-from events import catalog, records
+from events import before_images, catalog, records
 from events import log as event_log
 from events.catalog import DatasetRow, TenantRow, TicketRow
 from events.datasets import RowValidator, SchemaError
@@ -24,7 +25,15 @@ from events.db import read_tx, write_tx
 from events.log import now
 from events.mapping import resolve_columns
 from events.projections import ImportView
-from events.types import Event, FileRefused, FileStored, ImportCanceled, ImportRequested, ImportSpec
+from events.types import (
+    Event,
+    FileRefused,
+    FileStored,
+    ImportCanceled,
+    ImportRequested,
+    ImportSpec,
+    RevertRequested,
+)
 
 logger = logging.getLogger("importer.service")
 
@@ -50,10 +59,13 @@ def check_upload(rt: Runtime, dataset: DatasetRow, spec: ImportSpec, upload: Upl
         columns = resolve_columns(dataset.schema, spec, info.first_row)
         RowValidator(dataset.schema, columns.fields)
     except ReaderError as exc:
-        raise BadRequest(str(exc), code="invalid_file") from None
+        refusal = BadRequest(str(exc), code="invalid_file")
     except SchemaError as exc:
         raise BadRequest(str(exc), code="invalid_columns") from None
-    return str(info.format)
+    else:
+        return str(info.format)
+    release_memory()  # the reader's buffers (its traceback is gone with the except block) go back to the OS
+    raise refusal
 
 
 def check_mappings(dataset: DatasetRow, spec: ImportSpec) -> None:
@@ -160,20 +172,29 @@ def refuse_file(rt: Runtime, ticket: int, upload: UploadedFile, reason: str) -> 
     retry_conflicts(attempt)
 
 
-def find_ticket(rt: Runtime, tenant: TenantRow, ticket_id: int) -> tuple[TicketRow, ImportView]:
-    """The tenant's ticket and its view, or 404 (also for another tenant's ticket)."""
+def find_ticket(
+    rt: Runtime, tenant: TenantRow, ticket_id: int, dialect: str | None = None
+) -> tuple[TicketRow, ImportView]:
+    """The tenant's ticket and its view, or 404 (also for another tenant's ticket, or, given a
+    dialect, for a ticket another front door accepted)."""
     with read_tx(rt.engine) as conn:
         row = catalog.get_ticket(conn, ticket_id, tenant.id)
+        if row is not None and dialect is not None and row.dialect != dialect:
+            row = None
         view = rt.views.load(conn, ticket_id) if row is not None else None
     if row is None or view is None:
         raise NotFound(f"import {ticket_id} does not exist", code="unknown_import")
     return row, view
 
 
-def find_ticket_by_uuid(rt: Runtime, tenant: TenantRow, ticket_uuid: str) -> tuple[TicketRow, ImportView]:
-    """The tenant's ticket by uuid, or 404."""
+def find_ticket_by_uuid(
+    rt: Runtime, tenant: TenantRow, ticket_uuid: str, dialect: str | None = None
+) -> tuple[TicketRow, ImportView]:
+    """The tenant's ticket by uuid, or 404 (given a dialect, also for another front door's)."""
     with read_tx(rt.engine) as conn:
         row = catalog.ticket_by_uuid(conn, ticket_uuid, tenant.id)
+        if row is not None and dialect is not None and row.dialect != dialect:
+            row = None
         view = rt.views.load(conn, row.id) if row is not None else None
     if row is None or view is None:
         raise NotFound(f"job {ticket_uuid} does not exist", code="unknown_import")
@@ -197,6 +218,41 @@ def cancel_import(rt: Runtime, tenant: TenantRow, ticket_id: int, reason: str = 
     retry_conflicts(attempt)
     _drive_after_commit(rt, ticket_id)
     return find_ticket(rt, tenant, ticket_id)[1]
+
+
+def revert_import(rt: Runtime, tenant: TenantRow, ticket_id: int, *, force: bool = False) -> ImportView:
+    """Start undoing a completed import (its chunks revert in the background); 409 when it cannot be."""
+
+    def attempt() -> ImportView:
+        _, view = find_ticket(rt, tenant, ticket_id)
+        refusal = _revert_refusal(view)
+        with write_tx(rt.engine) as conn:
+            if refusal is None and view.created + view.updated and not before_images.count(conn, ticket_id):
+                refusal = (
+                    "its before-images are gone (removed with its file after the retention period, or it predates revert support)",
+                    "not_revertible",
+                )
+            if refusal is not None:
+                raise Conflict(f"import {ticket_id} cannot be reverted: {refusal[0]}", code=refusal[1])
+            event_log.append(conn, ticket_id, view.seq, [RevertRequested(at=now(), force=force)])
+        return view
+
+    retry_conflicts(attempt)
+    _drive_after_commit(rt, ticket_id)
+    return find_ticket(rt, tenant, ticket_id)[1]
+
+
+def _revert_refusal(view: ImportView) -> tuple[str, str] | None:
+    """Why this import cannot be reverted now (the sentence and the error code), or None."""
+    if view.state == "reverted":
+        return "it was already reverted", "already_reverted"
+    if view.revert is not None:
+        return "its revert is already under way", "already_reverting"
+    if view.spec is not None and view.spec.dry_run:
+        return "it was a dry run and wrote no record", "dry_run"
+    if view.state != "completed":
+        return f"only a completed import can be reverted, and this one is {view.state}", "not_completed"
+    return None
 
 
 def _drive_after_commit(rt: Runtime, ticket: int) -> None:

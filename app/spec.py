@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from actors.readers import ReaderError, text_codec
 from app.errors import BadRequest
 
 SEPARATORS = {",": ",", "\t": "\t", "\\t": "\t", "tab": "\t", "|": "|", ";": ";"}
@@ -38,6 +39,19 @@ def parse_threshold(value: Any, *, zero_means_none: bool = False) -> tuple[int |
     if count == 0 and zero_means_none:
         return None, None
     return count, None
+
+
+def parse_encoding(value: Any) -> str | None:
+    """A CSV text encoding by any name Python knows (latin-1, cp1252, utf-16…); None = UTF-8 or the BOM's."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"encoding must be a name such as utf-8 or cp1252, got {value!r}", field="encoding")
+    try:
+        text_codec(value)
+    except ReaderError as exc:
+        raise BadRequest(str(exc), field="encoding") from None
+    return value
 
 
 def parse_separator(value: str | None) -> str | None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import anyio
 import msgspec
-import sqlalchemy as sa
 from litestar import Request
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -17,20 +16,11 @@ from app.concurrency import in_thread
 from app.errors import BadRequest
 from events import log as event_log
 from events.db import read_tx
-from events.tables import events
 from events.types import TERMINAL_TYPES, event_type
 
 POLL_SECONDS = 0.2  # how often a follower looks for new events (one indexed read)
 KEEPALIVE_SECONDS = 15.0  # a comment line so proxies keep an idle stream open
 MAX_SEQ = 2**31 - 1  # events.seq is a 32-bit column on PostgreSQL
-
-
-def _ended_by(conn: sa.Connection, ticket: int, seq: int) -> bool:
-    """Whether the log has a terminal event at or before `seq`."""
-    query = sa.select(events.c.seq).where(
-        events.c.ticket == ticket, events.c.seq <= seq, events.c.type.in_(TERMINAL_TYPES)
-    )
-    return conn.execute(query.limit(1)).first() is not None
 
 
 def _read(rt: Runtime, ticket: int, after: int) -> list[event_log.StoredEvent]:
@@ -40,7 +30,7 @@ def _read(rt: Runtime, ticket: int, after: int) -> list[event_log.StoredEvent]:
 
 def _already_ended(rt: Runtime, ticket: int, after: int) -> bool:
     with read_tx(rt.engine) as conn:
-        return after > 0 and _ended_by(conn, ticket, after)
+        return after > 0 and event_log.ended_by(conn, ticket, after)
 
 
 def message(stored: event_log.StoredEvent) -> ServerSentEventMessage:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import msgspec
 from litestar import Request
@@ -12,6 +12,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from actors.blobs import Blobs
 from app.errors import BadRequest, TooLarge, UnsupportedMedia
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks  # a typing-only name there
 
 _OVERHEAD = 1024 * 1024  # multipart framing and small fields on top of the file limit
 
@@ -52,109 +55,10 @@ async def receive_form(
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + _OVERHEAD:
         raise TooLarge(f"upload is {int(declared)} bytes; the limit is {_mb(max_bytes)}")
-
-    fields: dict[str, str] = {}
-    state: dict[str, object] = {"parts": 0, "headers": {}, "field": None}
-    header_field = bytearray()
-    header_value = bytearray()
-    current: dict[str, object] = {}
-    spool: dict[str, object] = {}
-
-    def on_part_begin() -> None:
-        state["parts"] = int(state["parts"]) + 1  # type: ignore[call-overload]
-        if int(state["parts"]) > max_parts:  # type: ignore[call-overload]
-            raise BadRequest(f"too many form parts (more than {max_parts})")
-        current.clear()
-        current["headers"] = {}
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        header_field.extend(data[start:end])
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        header_value.extend(data[start:end])
-
-    def on_header_end() -> None:
-        headers = current["headers"]
-        assert isinstance(headers, dict)
-        headers[bytes(header_field).decode("latin-1").lower()] = bytes(header_value)
-        header_field.clear()
-        header_value.clear()
-
-    def on_headers_finished() -> None:
-        headers = current["headers"]
-        assert isinstance(headers, dict)
-        _, disp = parse_options_header(headers.get("content-disposition", b""))
-        name = disp.get(b"name", b"").decode("utf-8", "replace")
-        filename = disp.get(b"filename")
-        current["name"] = name
-        if filename is not None or name == "file":
-            if "file" in spool:
-                raise BadRequest("only one file may be uploaded per request")
-            path = blobs.temp_path()
-            spool["file"] = UploadedFile(
-                path=path,
-                filename=_safe_name(filename.decode("utf-8", "replace")) if filename else None,
-                size=0,
-                sha256="",
-                content_type=headers.get("content-type", b"").decode("latin-1") or None,
-            )
-            spool["handle"] = open(path, "wb")  # noqa: SIM115 - closed in on_part_end / finally
-            spool["hash"] = hashlib.sha256()
-            current["is_file"] = True
-        else:
-            current["is_file"] = False
-            current["value"] = bytearray()
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        chunk = data[start:end]
-        if current.get("is_file"):
-            upload = spool["file"]
-            assert isinstance(upload, UploadedFile)
-            upload.size += len(chunk)
-            if upload.size > max_bytes:
-                raise TooLarge(f"file is larger than the {_mb(max_bytes)} limit")
-            handle = spool["handle"]
-            assert hasattr(handle, "write")
-            handle.write(chunk)
-            spool["hash"].update(chunk)  # type: ignore[attr-defined]
-        else:
-            value = current["value"]
-            assert isinstance(value, bytearray)
-            value.extend(chunk)
-            if len(value) > max_field_bytes:
-                raise BadRequest(f"form field {current.get('name')!r} is longer than {max_field_bytes} bytes")
-
-    def on_part_end() -> None:
-        if current.get("is_file"):
-            handle = spool.pop("handle")
-            assert hasattr(handle, "close")
-            handle.close()
-            upload = spool["file"]
-            assert isinstance(upload, UploadedFile)
-            upload.sha256 = spool["hash"].hexdigest()  # type: ignore[attr-defined]
-        else:
-            value = current["value"]
-            assert isinstance(value, bytearray)
-            try:
-                fields[str(current["name"])] = value.decode("utf-8")
-            except UnicodeDecodeError:
-                raise BadRequest(f"form field {current.get('name')!r} is not UTF-8 text") from None
-
+    reader = _FormReader(blobs, max_bytes=max_bytes, max_parts=max_parts, max_field_bytes=max_field_bytes)
     received = 0
     try:  # the parser refuses a boundary over 256 characters in its constructor
-        parser = MultipartParser(
-            params[b"boundary"],
-            {
-                "on_part_begin": on_part_begin,
-                "on_part_data": on_part_data,
-                "on_part_end": on_part_end,
-                "on_header_field": on_header_field,
-                "on_header_value": on_header_value,
-                "on_header_end": on_header_end,
-                "on_headers_finished": on_headers_finished,
-            },
-            max_header_count=16,
-        )
+        parser = MultipartParser(params[b"boundary"], reader.callbacks(), max_header_count=16)
         async for chunk in request.stream():
             received += len(chunk)
             if received > max_bytes + _OVERHEAD:
@@ -162,27 +66,118 @@ async def receive_form(
             parser.write(chunk)
         parser.finalize()
     except (BadRequest, TooLarge):
-        _cleanup(spool)
+        reader.abandon()
         raise
     except Exception as exc:  # the parser's own errors: a malformed body
-        _cleanup(spool)
+        reader.abandon()
         if getattr(exc, "status_code", None) == 413:
             raise TooLarge(f"upload is larger than the {_mb(max_bytes)} limit") from None
         raise BadRequest(f"malformed multipart body: {exc}") from None
-    if "handle" in spool:  # the body ended inside the file part
-        _cleanup(spool)
+    if reader.handle is not None:  # the body ended inside the file part
+        reader.abandon()
         raise BadRequest("malformed multipart body: the file part is incomplete")
-    upload = spool.get("file")
-    return Form(fields=fields, file=upload if isinstance(upload, UploadedFile) else None)
+    return Form(fields=reader.fields, file=reader.file)
 
 
-def _cleanup(spool: dict[str, object]) -> None:
-    handle = spool.pop("handle", None)
-    if handle is not None:
-        handle.close()  # type: ignore[attr-defined]
-    upload = spool.get("file")
-    if isinstance(upload, UploadedFile):
-        upload.path.unlink(missing_ok=True)
+class _FormReader:
+    """The multipart parser's callbacks: text fields kept (bounded), the one file part spooled to disk."""
+
+    def __init__(self, blobs: Blobs, *, max_bytes: int, max_parts: int, max_field_bytes: int) -> None:
+        self.blobs = blobs
+        self.max_bytes, self.max_parts, self.max_field_bytes = max_bytes, max_parts, max_field_bytes
+        self.fields: dict[str, str] = {}
+        self.file: UploadedFile | None = None
+        self.handle: BinaryIO | None = None  # open while the file part streams in
+        self._hash = hashlib.sha256()
+        self._parts = 0
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._headers: dict[str, bytes] = {}
+        self._name = ""
+        self._value: bytearray | None = None  # the text field being read (None: the file part)
+
+    def callbacks(self) -> MultipartCallbacks:
+        """The callbacks python-multipart calls, by its names."""
+        return {
+            "on_part_begin": self.part_begin,
+            "on_part_data": self.part_data,
+            "on_part_end": self.part_end,
+            "on_header_field": self.header_field,
+            "on_header_value": self.header_value,
+            "on_header_end": self.header_end,
+            "on_headers_finished": self.headers_finished,
+        }
+
+    def part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > self.max_parts:
+            raise BadRequest(f"too many form parts (more than {self.max_parts})")
+        self._headers = {}
+
+    def header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field.extend(data[start:end])
+
+    def header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value.extend(data[start:end])
+
+    def header_end(self) -> None:
+        self._headers[bytes(self._header_field).decode("latin-1").lower()] = bytes(self._header_value)
+        self._header_field.clear()
+        self._header_value.clear()
+
+    def headers_finished(self) -> None:
+        _, disp = parse_options_header(self._headers.get("content-disposition", b""))
+        self._name = disp.get(b"name", b"").decode("utf-8", "replace")
+        filename = disp.get(b"filename")
+        if filename is None and self._name != "file":
+            self._value = bytearray()
+            return
+        if self.file is not None:
+            raise BadRequest("only one file may be uploaded per request")
+        path = self.blobs.temp_path()
+        self.file = UploadedFile(
+            path=path,
+            filename=_safe_name(filename.decode("utf-8", "replace")) if filename else None,
+            size=0,
+            sha256="",
+            content_type=self._headers.get("content-type", b"").decode("latin-1") or None,
+        )
+        self.handle = open(path, "wb")  # noqa: SIM115 - closed in part_end / abandon
+        self._value = None
+
+    def part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self._value is not None:
+            self._value.extend(chunk)
+            if len(self._value) > self.max_field_bytes:
+                raise BadRequest(f"form field {self._name!r} is longer than {self.max_field_bytes} bytes")
+            return
+        assert self.file is not None and self.handle is not None
+        self.file.size += len(chunk)
+        if self.file.size > self.max_bytes:
+            raise TooLarge(f"file is larger than the {_mb(self.max_bytes)} limit")
+        self.handle.write(chunk)
+        self._hash.update(chunk)
+
+    def part_end(self) -> None:
+        if self._value is not None:
+            try:
+                self.fields[self._name] = self._value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadRequest(f"form field {self._name!r} is not UTF-8 text") from None
+            return
+        assert self.file is not None and self.handle is not None
+        self.handle.close()
+        self.handle = None
+        self.file.sha256 = self._hash.hexdigest()
+
+    def abandon(self) -> None:
+        """A refused body: close and delete what was spooled."""
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+        if self.file is not None:
+            self.file.path.unlink(missing_ok=True)
 
 
 def _safe_name(name: str) -> str:

@@ -9,7 +9,7 @@ import msgspec
 from actors.runtime import Runtime
 from actors.settings import Settings
 from app.dialects import WEBHOOK_RENDERERS
-from app.native_views import render_import
+from app.native_bodies import render_import
 from events.catalog import TicketRow
 from events.projections import ImportView
 

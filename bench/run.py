@@ -3,6 +3,8 @@
 Generates seeded data under a temp dir, measures the floors, the peer, the embedded and the
 scaled service side by side, prints one table and writes bench/results/latest.json. A failing
 stage shows its error in the table and the run goes on; a time budget keeps the run bounded.
+
+Over 400 lines on purpose: the stages and their side-by-side table must run in one process, one run.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Every process here is one the harness started (in its own session, so its whole tree can be
 stopped by that id); RSS is sampled with psutil over each started process and its children.
+
+Over 400 lines on purpose: it starts, watches and stops every process topology the bench measures.
 """
 
 from __future__ import annotations

@@ -239,3 +239,15 @@ def recent_ticket_ids(conn: sa.Connection, tenant_id: int, before: int | None = 
     if before is not None:
         query = query.where(tickets.c.id < before)
     return list(conn.execute(query).scalars())
+
+
+def recent_submissions(conn: sa.Connection, tenant_id: int, limit: int) -> list[datetime]:
+    """When the tenant's latest `limit` tickets were accepted, newest first."""
+    query = sa.select(tickets.c.created_at).where(tickets.c.tenant_id == tenant_id).order_by(tickets.c.id.desc()).limit(limit)
+    return list(conn.execute(query).scalars())
+
+
+def ticket_ids(conn: sa.Connection, *, after: int, limit: int) -> list[int]:
+    """Ticket ids above `after`, ascending, at most `limit` (to walk every ticket in pages)."""
+    query = sa.select(tickets.c.id).where(tickets.c.id > after).order_by(tickets.c.id).limit(limit)
+    return list(conn.execute(query).scalars())

@@ -256,6 +256,8 @@ _EMAIL: Final = re.compile(
     r"@(?:[a-z0-9]++(?:-++[a-z0-9]++)*+\.)++"  # domain labels: hyphens inside only
     r"[a-z](?:-*+[a-z0-9]++)++",  # top-level domain
 )
+email_shape: Final = _EMAIL.fullmatch
+"""Match a lowercased address against the grammar (lengths and ASCII are checked apart)."""
 
 
 def to_email(cell: str) -> str:

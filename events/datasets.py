@@ -18,6 +18,7 @@ from typing import Any, Final, Literal, get_args
 import msgspec
 
 from events.coerce import BOOLEANS, CONVERTERS, MAX_TEXT, CellError
+from events.rowcheck import KEY_NAMES, checked_rows, key_source
 
 FieldType = Literal["string", "integer", "decimal", "boolean", "date", "datetime", "email"]
 
@@ -60,6 +61,11 @@ class ValidRow(msgspec.Struct, frozen=True, array_like=True, gc=False):
 
 
 RowFunction = Callable[[Sequence[str | None]], ValidRow | str]
+Engine = Literal["python", "msgspec"]
+# The default row check. Measured by `python -m bench.validate` (docs/performance.md), msgspec's
+# is 1.06x the Python one on the bench's rows but 0.91x on rows with empty optional cells, so
+# Python stays the default.
+ENGINE: Final[Engine] = "python"
 
 
 def parse_schema(raw: bytes | str | Mapping[str, Any]) -> DatasetSchema:
@@ -214,8 +220,15 @@ class RowValidator:
     Short rows are padded with nulls; a longer row is the message "row has 7 values, expected 5".
     """
 
-    def __init__(self, schema: DatasetSchema, present: Sequence[str]) -> None:
-        """Check `present` against the schema; a SchemaError names what the source lacks."""
+    def __init__(
+        self, schema: DatasetSchema, present: Sequence[str], *, engine: Engine = ENGINE
+    ) -> None:
+        """Check `present` against the schema; a SchemaError names what the source lacks.
+
+        `engine` picks the row check: "python" (the generated Python function) or "msgspec"
+        (events.rowcheck: msgspec in C, the Python function for the rows it refuses). Both give
+        the same result for every row.
+        """
         by_name = {f.name: f for f in schema.fields}
         seen: set[str] = set()
         for name in present:
@@ -232,7 +245,14 @@ class RowValidator:
         if missing := [name for name in needed if name not in seen]:
             raise SchemaError(f"missing required columns: {', '.join(missing)}")
         plan = tuple((name, by_name[name].type, name in needed) for name in present)
-        self.validate = _compile(plan, schema.key)
+        python = _compile(plan, schema.key)
+        self.validate = python
+        if engine == "msgspec":
+
+            def give_up() -> None:
+                self.validate = python
+
+            self.validate = checked_rows(plan, schema.key, python, ValidRow, give_up)
 
 
 class KeyReader:
@@ -258,11 +278,6 @@ class KeyReader:
         return None if isinstance(result, str) else result.key
 
 
-def _json_text(text: str) -> str:
-    """A string as JSON text, escapes included."""
-    return _encode(text).decode()
-
-
 def _fit(cells: Sequence[str | None], width: int) -> list[str | None] | str:
     """Pad a short row with nulls; a long one is an error, as a stray delimiter would make it."""
     if len(cells) > width:
@@ -279,13 +294,6 @@ _FAST: Final = {
     ),
     "integer": ("{c} and {c}.isdigit() and {c}.isascii() and len({c}) < 19", "int({c})"),
     "boolean": ("{c} in BOOLEANS", "BOOLEANS[{c}]"),
-}
-# The key as one f-string, cheaper than encoding a list. Converted emails, dates, datetimes and
-# decimals hold no character JSON escapes, so quotes suffice; only text needs the encoder.
-_KEY_PART: Final = {
-    "string": "{{json_text({k})}}",
-    "integer": "{{{k}}}",
-    "boolean": "{{JSON_BOOLEAN[{k}]}}",
 }
 _FIELD: Final = """\
     {branch} {c} and not {c}.isspace():
@@ -336,17 +344,14 @@ def _compile(plan: tuple[tuple[str, FieldType, bool], ...], key: tuple[str, ...]
     kinds = {name: kind for name, kind, _ in plan}
     for j, k in enumerate(key):
         source.append(f"    k{j} = values[{k!r}]")
-    parts = ",".join(
-        _KEY_PART.get(kinds[k], '"{{{k}}}"').format(k=f"k{j}") for j, k in enumerate(key)
-    )
-    source.append(f"    return ValidRow(f'[{parts}]', values)")
+    variable = {k: f"k{j}" for j, k in enumerate(key)}
+    source.append(f"    return ValidRow({key_source(kinds, key, variable)}, values)")
     namespace: dict[str, Any] = {
         **{f.__name__: f for f in CONVERTERS.values()},
         "BOOLEANS": BOOLEANS,
         "CellError": CellError,
         "ValidRow": ValidRow,
-        "json_text": _json_text,
-        "JSON_BOOLEAN": {True: "true", False: "false"},
+        **KEY_NAMES,
         "fit": _fit,
         "template": dict.fromkeys(name for name, _, _ in plan),
     }

@@ -1,7 +1,9 @@
-"""Database engines: SQLite (WAL, immediate write transactions) or PostgreSQL (pre-ping)."""
+"""Database engines: SQLite (WAL, immediate write transactions) or PostgreSQL (pre-ping), migrated to head."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,12 +12,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from events import locks
-from events.tables import metadata
+from events import migrations
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
-    """Create an engine for `url` and make sure the schema exists."""
+def make_engine(url: str, *, pool_size: int = 10, upgrade: bool = True) -> sa.Engine:
+    """Create an engine for `url` and (unless told not to) bring its schema to head."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -26,25 +27,22 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
-        with engine.begin() as conn:  # several processes may start on a new database at once
-            locks.schema_change(conn)
-            metadata.create_all(conn)
-            _add_new_columns(conn)
-        return engine
-    with engine.begin() as conn:
-        metadata.create_all(conn)
-        _add_new_columns(conn)
+    if upgrade:
+        migrations.upgrade(engine)  # every process runs it at start: replicas take turns, at head it is one read
     return engine
 
 
-def _add_new_columns(conn: sa.Connection) -> None:
-    """Nullable columns added since the database was created (create_all adds only whole tables)."""
-    inspector = sa.inspect(conn)
-    for table in metadata.sorted_tables:
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in have and column.nullable:
-                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(conn.dialect)}"))
+def _wal(cur: Any, attempts: int = 100) -> None:
+    """Switch to WAL. Connections opening a new file at once race for it, and the loser gets
+    "database is locked" at once (no busy wait for a journal-mode change): try again shortly."""
+    for attempt in range(attempts):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
 
 
 def _tune_sqlite(engine: sa.Engine) -> None:
@@ -54,7 +52,7 @@ def _tune_sqlite(engine: sa.Engine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event issue BEGIN itself
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.execute("PRAGMA foreign_keys=ON")

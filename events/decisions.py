@@ -63,13 +63,16 @@ def decide_chunk(
     budget: int | None,
     exceeded_before: bool = False,
     failed_keys: Mapping[int, str] | None = None,
+    earlier: Mapping[str, int] | None = None,
 ) -> ChunkDecision:
     """Decide every row of a chunk, in order. rows: (index, line, validated row or error);
-    failed_keys: the keys that could be read from failed rows, by row index."""
+    failed_keys: the keys that could be read from failed rows, by row index; earlier: the keys
+    earlier chunks of this import created, with the line of the row that created each."""
     runs: list[tuple[Outcome, int]] = []
     failures: list[RowFailure] = []
     failed_existing: list[int] = []
     known = failed_keys or {}
+    first_lines: dict[str, int] = dict(earlier or {})  # insert: key -> line of the row that created it
     state: dict[str, tuple[dict[str, Any], bool, int]] = {}  # key -> (values, new?, creating row)
     failed = failed_before
     exceeded = exceeded_before
@@ -91,9 +94,17 @@ def decide_chunk(
             if old is None:
                 outcome = "c"
                 state[key] = (row.values, True, index)  # the validator made this dict for this row alone
+                if mode == "insert":
+                    first_lines[key] = line
             elif mode == "insert":
                 outcome = "f"
-                failures.append(RowFailure(index, line, f"duplicate key {key}: the record already exists"))
+                first = first_lines.get(key)
+                message = (
+                    f"duplicate key {key}: the record already exists"
+                    if first is None
+                    else f"duplicate key in file (first at line {first})"
+                )
+                failures.append(RowFailure(index, line, message))
                 failed_existing.append(index)
             elif mode == "ignore":
                 outcome = "i"

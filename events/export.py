@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from events.tables import batches, credentials, datasets, events, tenants, tickets
+from events.types import chunk_slot
 
 FORMAT = "importer-log"
 VERSION = 1
@@ -250,7 +251,7 @@ class _Importer:
                     raise LogFileError(f"ticket {line.ticket} seq {line.seq}: type {line.type!r} but the body says {head.type!r}")
                 self.pending.append({
                     "ticket": line.ticket, "seq": line.seq, "type": line.type, "at": head.at,
-                    "chunk": head.chunk if line.type == "chunk_applied" else None, "body": bytes(line.body),
+                    "chunk": chunk_slot(line.type, head.chunk), "body": bytes(line.body),
                 })
                 if len(self.pending) >= EVENT_BATCH:
                     self.flush()

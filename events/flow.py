@@ -19,6 +19,7 @@ PARSE = "parse_file"
 APPLY = "apply_chunk"
 FINALIZE = "finalize"
 WEBHOOK = "deliver_webhook"
+REVERT = "revert_chunk"
 
 # Before the terminal event: the step that follows each stage of the log.
 NEXT = {
@@ -26,6 +27,7 @@ NEXT = {
     "stored": PARSE,
     "parsed": APPLY,
     "applied": FINALIZE,  # every chunk applied, or the threshold was crossed
+    "reverting": REVERT,  # after the terminal event: a revert was asked for and is not done
 }
 
 
@@ -51,6 +53,8 @@ def next_step(view: ImportView) -> Step | None:
         return Step(actor, view.chunks_applied if actor == APPLY else None)
     if view.staged_rows:
         return Step(FINALIZE)  # an atomic import ended early: its staging must be discarded
+    if view.revert is not None and not view.revert.done:
+        return Step(NEXT["reverting"], view.revert.chunks)
     if view.spec.callback_url and view.webhook.delivered_at is None and not view.webhook.abandoned:
         return Step(WEBHOOK)
     return None

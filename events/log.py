@@ -13,9 +13,9 @@ from events.tables import events, tickets
 from events.types import (
     TERMINAL_TYPES,
     AnyEvent,
-    ChunkApplied,
     Event,
     RowFailure,
+    chunk_slot,
     decode_event,
     decode_event_counts,
     decode_failures,
@@ -24,7 +24,7 @@ from events.types import (
 )
 
 
-class Conflict(Exception):
+class StaleSeq(Exception):
     """Someone appended to the ticket's log first; re-read and decide again."""
 
 
@@ -43,7 +43,7 @@ def now() -> datetime:
 
 
 def append(conn: sa.Connection, ticket: int, expected_seq: int, new: Sequence[Event]) -> int:
-    """Append events after `expected_seq`; raise Conflict if the log moved on. Returns the last seq."""
+    """Append events after `expected_seq`; raise StaleSeq if the log moved on. Returns the last seq."""
     rows = []
     seq = expected_seq
     for ev in new:
@@ -53,7 +53,7 @@ def append(conn: sa.Connection, ticket: int, expected_seq: int, new: Sequence[Ev
                 "ticket": ticket,
                 "seq": seq,
                 "type": event_type(ev),
-                "chunk": ev.chunk if isinstance(ev, ChunkApplied) else None,
+                "chunk": chunk_slot(event_type(ev), getattr(ev, "chunk", None)),
                 "at": ev.at,
                 "body": encode_event(ev),
             }
@@ -64,7 +64,7 @@ def append(conn: sa.Connection, ticket: int, expected_seq: int, new: Sequence[Ev
         with conn.begin_nested():
             conn.execute(events.insert(), rows)
     except IntegrityError as exc:
-        raise Conflict(f"ticket {ticket}: log moved past seq {expected_seq}") from exc
+        raise StaleSeq(f"ticket {ticket}: log moved past seq {expected_seq}") from exc
     return seq
 
 
@@ -93,7 +93,7 @@ def last_seq(conn: sa.Connection, ticket: int) -> int:
 
 
 def unfinished_tickets(conn: sa.Connection) -> list[int]:
-    """Tickets the log shows unfinished: no terminal event yet, or a callback not yet settled."""
+    """Tickets the log shows unfinished: no terminal event yet, a callback not yet settled, a revert under way."""
     terminal = sa.select(events.c.ticket).where(events.c.type.in_(TERMINAL_TYPES))
     last_settled = (
         sa.select(events.c.ticket, sa.func.max(events.c.seq).label("seq"))
@@ -114,7 +114,11 @@ def unfinished_tickets(conn: sa.Connection) -> list[int]:
         )
     ).scalars()
     staged = conn.execute(sa.text("SELECT DISTINCT ticket FROM staged")).scalars()
-    return sorted({*open_ids, *callbacks, *staged})
+    reverted = sa.select(events.c.ticket).where(events.c.type == "import_reverted")
+    reverting = conn.execute(
+        sa.select(events.c.ticket).where(events.c.type == "revert_requested", events.c.ticket.not_in(reverted))
+    ).scalars()
+    return sorted({*open_ids, *callbacks, *staged, *reverting})
 
 
 def last_activity(conn: sa.Connection, ids: Iterable[int]) -> dict[int, datetime]:
@@ -127,10 +131,7 @@ def last_activity(conn: sa.Connection, ids: Iterable[int]) -> dict[int, datetime
         .where(events.c.ticket.in_(ids))
         .group_by(events.c.ticket)
     )
-    out = {}
-    for ticket, at in rows:
-        out[ticket] = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return out
+    return {ticket: at for ticket, at in rows}
 
 
 def expired_files(conn: sa.Connection, cutoff: datetime, limit: int = 100) -> list[int]:
@@ -145,3 +146,11 @@ def expired_files(conn: sa.Connection, cutoff: datetime, limit: int = 100) -> li
         .limit(limit)
     )
     return list(conn.execute(query).scalars())
+
+
+def ended_by(conn: sa.Connection, ticket: int, seq: int) -> bool:
+    """Whether the ticket's log has a terminal event at or before `seq`."""
+    query = sa.select(events.c.seq).where(
+        events.c.ticket == ticket, events.c.seq <= seq, events.c.type.in_(TERMINAL_TYPES)
+    )
+    return conn.execute(query.limit(1)).first() is not None

@@ -21,8 +21,11 @@ from events.types import (
     ImportCompleted,
     ImportFailed,
     ImportRequested,
+    ImportReverted,
     ImportSpec,
     Outcome,
+    RevertChunkApplied,
+    RevertRequested,
     RolledBack,
     RowFailure,
     ThresholdExceeded,
@@ -32,7 +35,7 @@ from events.types import (
     WebhookRedeliveryRequested,
 )
 
-State = Literal["accepted", "processing", "completed", "failed", "canceled"]
+State = Literal["accepted", "processing", "completed", "failed", "canceled", "reverted"]
 
 
 class Milestone(msgspec.Struct, frozen=True):
@@ -70,6 +73,19 @@ class WebhookView(msgspec.Struct, frozen=True):
     webhook_id: str | None = None
 
 
+class RevertView(msgspec.Struct, frozen=True):
+    """Where the undoing of a completed import stands (chunks committed so far, and their counts)."""
+
+    requested_at: datetime
+    force: bool = False
+    chunks: int = 0
+    deleted: int = 0
+    restored: int = 0
+    conflicts: int = 0
+    last_key: str | None = None
+    done: bool = False
+
+
 class ImportView(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a caller can see about one import, derived from its log."""
 
@@ -101,11 +117,12 @@ class ImportView(msgspec.Struct, frozen=True, kw_only=True):
     outcomes: tuple[ChunkOutcome, ...] = ()
     milestones: tuple[Milestone, ...] = ()
     webhook: WebhookView = WebhookView()
+    revert: RevertView | None = None
 
     @property
     def terminal(self) -> bool:
-        """True once the import completed, failed or was canceled."""
-        return self.state in ("completed", "failed", "canceled")
+        """True once the import completed (and maybe was reverted since), failed or was canceled."""
+        return self.state in ("completed", "failed", "canceled", "reverted")
 
     @property
     def total_rows(self) -> int | None:
@@ -137,7 +154,7 @@ class ImportView(msgspec.Struct, frozen=True, kw_only=True):
         """Atomic imports: rows written to staging and neither merged nor rolled back yet."""
         if self.spec is None or self.spec.policy != "atomic":
             return 0
-        if self.state == "completed" or self.rolled_back:
+        if self.state in ("completed", "reverted") or self.rolled_back:
             return 0
         return self.created + self.updated
 
@@ -235,6 +252,20 @@ def apply(view: ImportView, ev: AnyEvent) -> ImportView:
             return replace(view, webhook=replace(view.webhook, abandoned=True))
         case FileRemoved():
             return replace(view, file_removed=True)
+        case RevertRequested(force=force):
+            return replace(view, revert=RevertView(requested_at=at, force=force), updated_at=at)
+        case RevertChunkApplied() if view.revert is not None:
+            r = view.revert
+            return replace(
+                view,
+                revert=replace(
+                    r, chunks=max(r.chunks, ev.chunk + 1), deleted=r.deleted + ev.deleted,
+                    restored=r.restored + ev.restored, conflicts=r.conflicts + ev.conflicts, last_key=ev.last_key,
+                ),
+                updated_at=at,
+            )
+        case ImportReverted() if view.revert is not None:
+            return replace(view, state="reverted", revert=replace(view.revert, done=True), updated_at=at)
         case WebhookRedeliveryRequested():
             return replace(
                 view,

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
+from events import before_images
 from events.decisions import Write
 
 _json = msgspec.json.Encoder()
@@ -23,6 +24,29 @@ def record_uuid(ticket_uuid: str, index: int) -> str:
     and cheap: it is computed for every created row on the hot path.
     """
     return f"{ticket_uuid[:24]}{index:012x}"
+
+
+def created_rows(
+    conn: sa.Connection, dataset_id: int, ticket_uuid: str, keys: Sequence[str], staged_ticket: int | None = None
+) -> dict[str, int]:
+    """Which of these keys' records this ticket created, and from which row index (read off the record id).
+
+    For insert imports: a staged row of an update or replace import carries the ticket's id too.
+    """
+    prefix = ticket_uuid[:24]
+    tables = [("records", "dataset_id", dataset_id)]
+    if staged_ticket is not None:
+        tables.append(("staged", "ticket", staged_ticket))
+    found: dict[str, int] = {}
+    for table, column, owner in tables:
+        for start in range(0, len(keys), _BATCH):
+            query = sa.text(f"SELECT key, uuid FROM {table} WHERE {column} = :owner AND key IN :keys").bindparams(
+                sa.bindparam("keys", expanding=True)
+            )
+            for key, uuid in conn.execute(query, {"owner": owner, "keys": list(keys[start : start + _BATCH])}):
+                if uuid.startswith(prefix):
+                    found[key] = int(uuid[24:], 16)
+    return found
 
 
 def _insert_rows(conn: sa.Connection, head: str, tail: str, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -92,9 +116,11 @@ _UPSERT_STAGED = (
 def write(
     conn: sa.Connection, dataset_id: int, ticket: int, ticket_uuid: str, writes: Sequence[Write], *, staged: bool
 ) -> None:
-    """Carry out a chunk's writes, to the records or (atomic) to the ticket's staging."""
+    """Carry out a chunk's writes, to the records (keeping their before-images) or (atomic) to the ticket's staging."""
     if not writes:
         return
+    if not staged:
+        before_images.keep(conn, dataset_id, ticket, [w.key for w in writes])
     encode = _json.encode
     if conn.dialect.name == "postgresql":
         _write_pg(conn, dataset_id, ticket, ticket_uuid, writes, staged=staged)
@@ -140,7 +166,8 @@ def _write_pg(
 
 
 def merge_staged(conn: sa.Connection, dataset_id: int, ticket: int) -> int:
-    """Move an atomic import's staged rows into the dataset; returns how many."""
+    """Move an atomic import's staged rows into the dataset (keeping their before-images); returns how many."""
+    before_images.keep_staged(conn, dataset_id, ticket)
     result = conn.execute(
         sa.text(
             "INSERT INTO records (dataset_id, key, uuid, data, ticket) "

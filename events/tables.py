@@ -1,10 +1,36 @@
-"""The database schema (SQLAlchemy Core): tenants, datasets, tickets, the event log, records."""
+"""The database schema (SQLAlchemy Core): tenants, credentials, datasets, tickets, the event log,
+records, before-images.
+
+Changing anything here is a schema change: add a migration under events/migrations/versions/.
+The app's typed catalog rows (events/catalog_models.py) are mapped over these same tables.
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that always reads back as an aware UTC datetime.
+
+    PostgreSQL's timestamptz does; SQLite stores the text and hands back a naive value. One column
+    type instead of a "naive -> UTC" patch at every reader. The stored form is unchanged.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Attach UTC to a naive value read back (the service only ever writes UTC)."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # sqlite autoincrement needs INTEGER
 
@@ -14,7 +40,7 @@ tenants = sa.Table(
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("webhook_secret", sa.String(200), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 
@@ -42,7 +68,7 @@ retired_credentials = sa.Table(
     "retired_credentials",
     metadata,
     *_credential_columns(),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
     sa.Index("ix_retired_credentials_secret", "dialect", "secret_hash"),
 )
 
@@ -53,7 +79,7 @@ datasets = sa.Table(
     sa.Column("tenant_id", sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("schema", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.UniqueConstraint("tenant_id", "name", name="uq_datasets_name"),
 )
 
@@ -69,7 +95,7 @@ tickets = sa.Table(
     sa.Column("has_callback", sa.Boolean, nullable=False, default=False),
     sa.Column("secret_uri", sa.Text, nullable=True),  # source URI with credentials; never in the log
     sa.Column("secret_callback", sa.Text, nullable=True),  # callback URL with credentials; never in the log
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.UniqueConstraint("tenant_id", "dedup_key", name="uq_tickets_dedup"),
     sa.Index("ix_tickets_tenant", "tenant_id", "id"),
 )
@@ -82,7 +108,7 @@ events = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("type", sa.String(40), nullable=False),
     sa.Column("chunk", sa.Integer, nullable=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.UniqueConstraint("ticket", "seq", name="uq_events_seq"),
     sa.UniqueConstraint("ticket", "chunk", name="uq_events_chunk"),  # exactly-once chunk commits
@@ -112,6 +138,20 @@ staged = sa.Table(
     sa.PrimaryKeyConstraint("ticket", "key", name="pk_staged"),
 )
 
+# What each record an import wrote held just before it (data NULL: it did not exist), written in
+# the same transaction as the write; a revert puts these back. `prev_ticket` is the record's last
+# writer before the import, restored with its values.
+before_images = sa.Table(
+    "before_images",
+    metadata,
+    sa.Column("ticket", sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("uuid", sa.String(36), nullable=True),
+    sa.Column("data", sa.Text, nullable=True),
+    sa.Column("prev_ticket", sa.BigInteger, nullable=True),
+    sa.PrimaryKeyConstraint("ticket", "key", name="pk_before_images"),
+)
+
 # Admin-batch dialect: a batch exists before its file is uploaded (POST /api/adm/import/batch).
 batches = sa.Table(
     "batches",
@@ -121,5 +161,5 @@ batches = sa.Table(
     sa.Column("type", sa.String(40), nullable=False),
     sa.Column("company_id", sa.String(36), nullable=True),
     sa.Column("company_project_id", sa.String(36), nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )

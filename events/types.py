@@ -10,6 +10,9 @@ import msgspec
 WriteMode = Literal["insert", "update", "replace", "ignore"]
 CommitPolicy = Literal["atomic", "partial"]
 Outcome = Literal["c", "u", "n", "i", "f", "s"]  # created updated unchanged ignored failed skipped
+OUTCOME_NAMES: dict[str, str] = {
+    "c": "created", "u": "updated", "n": "unchanged", "i": "ignored", "f": "failed", "s": "skipped",
+}  # the one code -> name table every renderer and metric uses
 
 
 class ImportSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -151,6 +154,26 @@ class FileRemoved(Event, tag="file_removed", frozen=True):
     blob: str
 
 
+class RevertRequested(Event, tag="revert_requested", frozen=True):
+    """The caller asked to undo a completed import; `force` also undoes records changed since."""
+
+    force: bool = False
+
+
+class RevertChunkApplied(Event, tag="revert_chunk_applied", frozen=True):
+    """One chunk of the revert committed with its record changes; the next starts after `last_key`."""
+
+    chunk: int
+    deleted: int
+    restored: int
+    conflicts: int
+    last_key: str | None = None
+
+
+class ImportReverted(Event, tag="import_reverted", frozen=True):
+    """Every before-image is put back (or counted a conflict): the import is undone."""
+
+
 AnyEvent = (
     ImportRequested
     | DownloadAttempted
@@ -168,6 +191,9 @@ AnyEvent = (
     | WebhookAbandoned
     | WebhookRedeliveryRequested
     | FileRemoved
+    | RevertRequested
+    | RevertChunkApplied
+    | ImportReverted
 )
 
 TERMINAL_TYPES = frozenset({"import_completed", "import_failed", "import_canceled"})
@@ -218,6 +244,18 @@ def decode_event_counts(data: bytes | str) -> AnyEvent:
 def decode_failures(data: bytes | str) -> tuple[RowFailure, ...]:
     """Only the row failures of a stored ChunkApplied."""
     return _failures_decoder.decode(data).failures
+
+
+def chunk_slot(kind: str, chunk: int | None) -> int | None:
+    """The event's value in the log's unique (ticket, chunk) column: applied chunks count up from 0,
+    reverted chunks down from -1, so each commits at most once."""
+    if chunk is None:
+        return None
+    if kind == "chunk_applied":
+        return chunk
+    if kind == "revert_chunk_applied":
+        return -1 - chunk
+    return None
 
 
 def event_type(event: Event) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,15 +69,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return _db_url(request.param, tmp_path, request)
 
 
+@pytest.fixture
+def harness_settings() -> dict[str, Any]:
+    """Settings the `harness` starts with besides its own; a test module overrides this fixture to change them."""
+    return {}
+
+
 @pytest.fixture(params=["embedded", "scaled"])
-def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+def harness(request: pytest.FixtureRequest, tmp_path: Path, harness_settings: dict[str, Any]) -> Iterator[Harness]:
     """A running pipeline: embedded = SQLite + in-process broker; scaled = PostgreSQL + Redis."""
     if request.param == "embedded":
-        h = Harness.start(tmp_path, database_url=_db_url("sqlite", tmp_path, request))
+        h = Harness.start(tmp_path, database_url=_db_url("sqlite", tmp_path, request), **harness_settings)
     else:
         ns = request.getfixturevalue("redis_namespace")
         h = Harness.start(
-            tmp_path, database_url=_db_url("postgres", tmp_path, request), redis_url=redis_url(), redis_namespace=ns
+            tmp_path, database_url=_db_url("postgres", tmp_path, request), redis_url=redis_url(), redis_namespace=ns,
+            **harness_settings,
         )
     try:
         yield h

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from functools import lru_cache
 
 # Built-in number formats that show dates or times (27-36 and 50-58 are the CJK ones).
@@ -34,10 +35,17 @@ def number_text(raw: str) -> str:
 
 
 def float_text(value: float) -> str:
-    """42.0 -> '42' (while exact), 3.14 -> '3.14'."""
+    """42.0 -> '42', 3.14 -> '3.14': the shortest digits that read back as the number, never an exponent.
+
+    The text goes into string fields too (an account number typed into a number cell), where
+    '1.23456789012e+16' or '0.0' endings would change what the cell showed.
+    """
     if value.is_integer() and abs(value) < 2**53:
         return str(int(value))
-    return repr(value)
+    text = repr(value)
+    if "e" in text or text.endswith(".0"):  # 1e-07 -> 0.0000001, 1.2e+16 -> 12000000000000000
+        return format(Decimal(text).normalize(), "f")
+    return text
 
 
 def date_text(raw: str, date1904: bool) -> str:

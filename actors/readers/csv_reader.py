@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import os
+import re
 from collections import Counter
 from collections.abc import Generator
 from contextlib import closing
@@ -204,18 +205,24 @@ def _resolve_encoding(head: bytes, given: str | None) -> str:
                 "file looks like UTF-16 without a byte-order mark; pass encoding=utf-16-le (or utf-16-be)"
             )
         return "utf-8"
-    try:
-        name = codecs.lookup(given).name
-        io.TextIOWrapper(io.BytesIO(), encoding=name)  # refuses bytes-to-bytes codecs like "hex"
-    except LookupError:
-        raise ReaderError(
-            f"unknown text encoding {given!r}; use a name such as utf-8 or cp1252"
-        ) from None
+    name = text_codec(given)
     # A BOM in a file of the named family is a mark, not data: read with the codec that drops it.
     if bom == "utf-8-sig" and name == "utf-8":
         return bom
     if bom in ("utf-16", "utf-32") and name.startswith(bom):
         return bom
+    return name
+
+
+def text_codec(given: str) -> str:
+    """The codec a caller's encoding name stands for; ReaderError when it is no text encoding."""
+    try:
+        name = codecs.lookup(given).name
+        io.TextIOWrapper(io.BytesIO(), encoding=name)  # refuses bytes-to-bytes codecs like "hex"
+    except LookupError:
+        raise ReaderError(
+            f"unknown text encoding {given!r}; use a name such as utf-8, latin-1, cp1252 or utf-16"
+        ) from None
     return name
 
 
@@ -264,6 +271,14 @@ def _sniff_separator(text: str, complete: bool) -> str:
 
 def _decode_message(path: str | os.PathLike[str], encoding: str, given: str | None) -> str:
     """Say where the first undecodable byte is, by re-reading the file as a stream."""
+    if encoding in ("utf-16", "utf-32"):
+        with open(path, "rb") as raw:
+            head = raw.read(4)
+        if not any(head.startswith(mark) for mark, name in _BOMS if name == encoding):
+            return (
+                f"file does not start with a {encoding.upper()} byte-order mark; "
+                f"pass encoding={encoding}-le or {encoding}-be"
+            )
     line, byte = _locate_decode_error(path, encoding)
     if given is None and encoding in ("utf-8", "utf-8-sig"):
         return (
@@ -276,24 +291,41 @@ def _decode_message(path: str | os.PathLike[str], encoding: str, given: str | No
     )
 
 
+def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
+    """Decode error handler: the first bad byte b as the lone surrogate U+DC00+b.
+
+    No strict decoder of ours yields a lone surrogate, so the mark is unambiguous, and the text
+    before it was decoded by the codec's own state (a UTF-16 file's byte order included).
+    """
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    byte = exc.object[exc.start] if exc.start < len(exc.object) else 0
+    return chr(0xDC00 + byte), exc.end
+
+
+codecs.register_error("importer-mark", _mark_undecodable)
+_MARKED = re.compile("[\udc00-\udcff]")
+
+
 def _locate_decode_error(path: str | os.PathLike[str], encoding: str) -> tuple[int, int]:
     """(line, byte value) of the first decoding error, counting \\n, \\r and \\r\\n as one break."""
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    decoder = codecs.getincrementaldecoder(encoding)("importer-mark")
     breaks = 0
     last = ""
     with open(path, "rb") as raw:
-        while chunk := raw.read(1 << 16):
+        while True:
+            chunk = raw.read(1 << 16)
             try:
-                text = decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                text = codecs.decode(exc.object[: exc.start], encoding, "replace")
-                breaks += _count_breaks(last + text) - _count_breaks(last)
-                return breaks + 1, exc.object[exc.start]
+                text = decoder.decode(chunk, final=not chunk)
             except UnicodeError:  # no position given (UTF-16 without BOM): blame the chunk's start
-                return breaks + 1, chunk[0]
+                return breaks + 1, chunk[0] if chunk else 0
+            if (bad := _MARKED.search(text)) is not None:
+                before = text[: bad.start()]
+                return breaks + _count_breaks(last + before) - _count_breaks(last) + 1, ord(bad.group()) - 0xDC00
             breaks += _count_breaks(last + text) - _count_breaks(last)
-            last = text[-1:]
-    return breaks + 1, 0  # cut short inside a character: the error is at the very end
+            last = text[-1:] or last
+            if not chunk:
+                return breaks + 1, 0  # nothing undecodable after all
 
 
 def _count_breaks(text: str) -> int:

@@ -18,7 +18,7 @@ from actors.runtime import Runtime
 from app import service
 from app.auth import bearer_token, by_token, runtime
 from app.concurrency import in_thread
-from app.dialects.admin_views import (
+from app.dialects.admin_bodies import (
     AdminBatchCreated,
     AdminCommandResponse,
     AdminImportEntries,
@@ -32,12 +32,11 @@ from app.errors import BadRequest, NotFound, Unauthorized
 from app.json_body import JSON_BODY_LIMIT, auth_then_json
 from app.reports import source_of
 from app.uploads import receive_form
-from events import catalog
+from events import batches, catalog
 from events.catalog import TenantRow
 from events.db import read_tx, write_tx
 from events.log import now
 from events.projections import ImportView
-from events.tables import batches
 from events.types import ImportSpec
 
 logger = logging.getLogger("importer.admin")
@@ -114,12 +113,7 @@ def _create_batch(rt: Runtime, tenant: TenantRow, type_name: str, company: str |
     service.dataset_for(rt, tenant, TYPES[type_name])  # the target must be defined before a batch names it
     batch_id = str(uuidlib.uuid4())
     with write_tx(rt.engine) as conn:
-        conn.execute(
-            batches.insert().values(
-                id=batch_id, tenant_id=tenant.id, type=type_name, company_id=company,
-                company_project_id=project, created_at=now(),
-            )
-        )
+        batches.create_batch(conn, batch_id, tenant.id, type_name, company, project, now())
     return batch_id
 
 
@@ -132,9 +126,7 @@ def _find_batch(rt: Runtime, tenant: TenantRow, raw: str | None) -> tuple[Batch,
     except ValueError:
         batch_id = ""
     with read_tx(rt.engine) as conn:
-        row = conn.execute(
-            batches.select().where(batches.c.id == batch_id, batches.c.tenant_id == tenant.id)
-        ).first()
+        row = batches.find_batch(conn, batch_id, tenant.id)
         ticket = catalog.ticket_by_dedup(conn, tenant.id, f"batch:{batch_id}") if row else None
         view = rt.views.load(conn, ticket.id) if ticket else None
     if row is None:

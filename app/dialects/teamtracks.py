@@ -15,7 +15,8 @@ from litestar.response import Stream
 from app import service
 from app.auth import by_pair, runtime
 from app.concurrency import in_thread
-from app.dialects.teamtracks_views import (
+from app.dialects.shared import error_specs
+from app.dialects.teamtracks_bodies import (
     TeamTracksError,
     TeamTracksJobAccepted,
     TeamTracksJobStatus,
@@ -77,7 +78,7 @@ def teamtracks_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 
 def _errors(*codes: int) -> dict[int, ResponseSpec]:
-    return {c: ResponseSpec(TeamTracksError, description="Error", generate_examples=False) for c in codes}
+    return error_specs(TeamTracksError, *codes)
 
 
 class TeamTracksImports(Controller):
@@ -137,7 +138,7 @@ class TeamTracksImports(Controller):
         except ValueError:
             raise NotFound(f"Job {jobId!r} does not exist.") from None
         try:
-            _, view = await in_thread(service.find_ticket_by_uuid, runtime(request), tenant_row, job)
+            _, view = await in_thread(service.find_ticket_by_uuid, runtime(request), tenant_row, job, DIALECT)
         except NotFound:
             raise NotFound(f"Job {jobId!r} does not exist.") from None
         return Stream(render_job(view, runtime(request).failures(view.ticket)), media_type="application/json")

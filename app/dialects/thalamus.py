@@ -15,7 +15,8 @@ from litestar.params import HeaderParameter, QueryParameter
 from app import service
 from app.auth import by_pair, runtime
 from app.concurrency import in_thread
-from app.dialects.thalamus_views import ImportFile, ThalamusErrors, errors_body, render_import
+from app.dialects.shared import error_specs
+from app.dialects.thalamus_bodies import ImportFile, ThalamusErrors, errors_body, render_import
 from app.errors import ApiError, classify, validation_text
 from app.names import display_name_problem
 from app.uploads import receive_form
@@ -183,18 +184,13 @@ def _find(rt: Any, caller: Caller, raw: str) -> tuple[TicketRow, ImportView]:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise missing
     try:
-        row, view = service.find_ticket(rt, caller.tenant, int(raw))
+        return service.find_ticket(rt, caller.tenant, int(raw), DIALECT)
     except ApiError:
         raise missing from None
-    if row.dialect != DIALECT:
-        raise missing
-    return row, view
 
 
 def _responses(*codes: int) -> dict[int, ResponseSpec]:
-    return {
-        c: ResponseSpec(ThalamusErrors, description="Error", generate_examples=False) for c in codes
-    }
+    return error_specs(ThalamusErrors, *codes)
 
 
 class ThalamusImports(Controller):

@@ -15,7 +15,8 @@ from litestar.response import Stream
 from app import service
 from app.auth import by_pair, runtime
 from app.concurrency import in_thread
-from app.dialects.yesmail_views import (
+from app.dialects.shared import error_specs
+from app.dialects.yesmail_bodies import (
     YesmailAsyncResults,
     YesmailError,
     YesmailSchema,
@@ -116,18 +117,13 @@ def _find(
 ) -> tuple[TicketRow, ImportView]:
     """The tenant's Yesmail ticket, or 404 (also for another tenant's or another dialect's)."""
     try:
-        row, view = service.find_ticket(runtime(request), tenant, _ticket_id(raw))
+        return service.find_ticket(runtime(request), tenant, _ticket_id(raw), DIALECT)
     except NotFound:
         raise NotFound(f"Ticket {raw!r} does not exist.") from None
-    if row.dialect != DIALECT:
-        raise NotFound(f"Ticket {raw!r} does not exist.")
-    return row, view
 
 
 def _errors(*codes: int) -> dict[int, ResponseSpec]:
-    return {
-        c: ResponseSpec(YesmailError, description="Error", generate_examples=False) for c in codes
-    }
+    return error_specs(YesmailError, *codes)
 
 
 class YesmailApi(Controller):

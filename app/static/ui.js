@@ -5,7 +5,7 @@
 "use strict";
 
 const TOKEN_KEY = "importer.token";
-const TERMINAL = new Set(["completed", "failed", "canceled"]);
+const TERMINAL = new Set(["completed", "failed", "canceled", "reverted"]);
 const app = document.getElementById("app");
 
 // ---- small helpers ---------------------------------------------------------------------------
@@ -160,6 +160,7 @@ const EVENT_WORDS = {
   rolled_back: "Rolled back", import_completed: "Completed", import_failed: "Failed", import_canceled: "Canceled",
   webhook_attempted: "Webhook attempt", webhook_delivered: "Webhook delivered", webhook_abandoned: "Webhook abandoned",
   webhook_redelivery_requested: "Webhook redelivery requested",
+  revert_requested: "Revert requested", revert_chunk_applied: "Chunk reverted", import_reverted: "Reverted",
 };
 const OUTCOME_WORDS = { c: "created", u: "updated", n: "unchanged", i: "ignored", f: "failed", s: "skipped" };
 

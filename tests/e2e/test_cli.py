@@ -127,3 +127,19 @@ def test_submit_dry_run_reports_the_counts_and_writes_nothing(acme: tuple[str, d
     assert "dry run" in done.stderr and "created 29" in done.stderr
     dataset = httpx.get(f"{url}/datasets/contacts", headers={"Authorization": f"Bearer {token}"})
     assert dataset.json()["records"] == 0
+
+
+def test_submit_encoding_reads_a_cp1252_file_and_an_invalid_byte_is_refused_by_line(
+    acme: tuple[str, dict[str, str], str], tmp_path: Path
+) -> None:
+    url, env, token = acme
+    env = {**env, "IMPORTER_URL": url, "IMPORTER_TOKEN": token}
+    path = tmp_path / "cp1252.csv"
+    path.write_bytes("email,name\r\na@example.com,€ Zoë\r\n".encode("cp1252"))
+    done = _cli(env, "submit", str(path), "--dataset", "contacts", "--encoding", "cp1252", "--wait")
+    assert done.returncode == 0, done.stderr
+    records = httpx.get(f"{url}/datasets/contacts/records", headers={"Authorization": f"Bearer {token}"}).json()
+    assert [r["values"]["name"] for r in records["items"]] == ["€ Zoë"]
+    path.write_bytes(b"email,name\r\na@example.com,A\r\nb@example.com,\x81\r\n")
+    refused = _cli(env, "submit", str(path), "--dataset", "contacts", "--encoding", "cp1252")
+    assert refused.returncode == 2 and "byte 0x81 at line 3" in refused.stderr

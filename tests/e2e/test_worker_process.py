@@ -76,7 +76,10 @@ def _submit(client: httpx.Client, path: Path) -> int:
     return int(response.json()["id"])
 
 
-def test_the_worker_runs_in_a_child_and_its_metrics_reach_the_api(served_process: Served, tmp_path: Path) -> None:
+def test_the_worker_runs_in_a_child_without_pydantic_and_its_metrics_reach_the_api(served_process: Served, tmp_path: Path) -> None:
+    """Given serve on the embedded default, an import runs in the worker child, which never maps
+    pydantic's compiled core (the app's SQLModel rows stay in the API process), and the API serves
+    the child's counts."""
     url, env, proc = served_process
     token = _setup(env, tmp_path)
     [child] = _workers(proc)
@@ -92,6 +95,8 @@ def test_the_worker_runs_in_a_child_and_its_metrics_reach_the_api(served_process
     assert len(created) == 1 and float(created[0].split()[-1]) == 1200.0  # counted by the child, served here
     ready_queue = [line for line in metrics.splitlines() if line.startswith('importer_queue_messages{kind="ready"}')]
     assert ready_queue == ['importer_queue_messages{kind="ready"} 0.0']  # the child's queue, drained
+    assert any("pydantic_core" in m.path for m in psutil.Process(proc.pid).memory_maps())  # the API maps it: the check sees it
+    assert [m.path for m in child.memory_maps() if "pydantic_core" in m.path] == []  # the child does not, after a whole import
 
 
 def test_a_killed_worker_child_is_replaced_and_every_row_lands_once(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from events import log as event_log
 from events.datasets import parse_schema
 from events.db import make_engine, read_tx, write_tx
 from events.flow import PARSE, WEBHOOK, Step
-from events.log import Conflict, now
+from events.log import StaleSeq, now
 from events.tables import tickets
 from tests.support import (
     CONTACTS_SCHEMA,
@@ -209,7 +209,7 @@ def test_two_workers_racing_for_the_same_chunk_one_applies_the_other_is_a_no_op(
         def counting_append(conn: Any, t: int, seq: int, new: Any) -> int:
             try:
                 return append(conn, t, seq, new)
-            except Conflict:
+            except StaleSeq:
                 conflicts.append(t)
                 raise
 

@@ -13,10 +13,11 @@ from urllib.parse import quote
 import pytest
 
 from app.ops import issue_operator_token
+from app.tenants import create_tenant
 from events import catalog
 from events.db import read_tx, write_tx
 from events.export import export_log
-from tests.support import Harness, contacts, receiver, write_csv
+from tests.support import Harness, contacts, receiver, upgrade_to, write_csv
 
 SECRET, TOKEN = "s3cr3t-pass", "tok-9f8e7d"
 
@@ -121,8 +122,6 @@ BAD_NAMES = ["a\u202eb", "nul\x00l", "tab\tname", "zero\u200bwidth", "\u0430cme"
 
 @pytest.mark.parametrize("name", BAD_NAMES, ids=repr)
 def test_dataset_and_tenant_names_are_ascii_identifiers(svc: Harness, name: str) -> None:
-    from app.tenants import create_tenant
-
     creds = svc.tenant(f"t{abs(hash(name)) % 10**8}")
     auth = {"Authorization": f"Bearer {creds['native']['token']}"}
     schema = {"fields": [{"name": "email", "type": "email"}], "key": ["email"]}
@@ -158,19 +157,25 @@ def test_thalamus_import_names_may_use_any_script(svc: Harness, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-def test_a_database_from_before_secret_callback_gains_the_column_at_start(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_a_database_from_before_secret_callback_gains_the_column_by_migration_0004(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A database at revision 0003 (a tenant in it) is upgraded at start: 0004 adds the column, the data stays."""
     import sqlalchemy as sa
 
+    from events import migrations
     from events.db import make_engine
 
     url = f"sqlite:///{tmp_path / 'old.db'}" if kind == "sqlite" else str(request.getfixturevalue("pg_schema_url"))
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE tickets DROP COLUMN secret_callback"))  # as an older version left it
-    engine.dispose()
-    engine = make_engine(url)
+    engine = make_engine(url, upgrade=False)
     try:
+        with write_tx(engine) as conn:
+            upgrade_to(conn, "0003")
+            create_tenant(conn, "acme")  # a row written before the upgrade
+        with engine.connect() as conn:
+            assert "secret_callback" not in {c["name"] for c in sa.inspect(conn).get_columns("tickets")}
+        assert migrations.upgrade(engine) == ("0003", migrations.head())
         with engine.connect() as conn:
             assert "secret_callback" in {c["name"] for c in sa.inspect(conn).get_columns("tickets")}
+        with read_tx(engine) as conn:
+            assert catalog.tenant_by_name(conn, "acme") is not None
     finally:
         engine.dispose()

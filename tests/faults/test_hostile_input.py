@@ -1,6 +1,9 @@
 """Hostile and broken input through the HTTP API: each file gets a precise answer (a 4xx at
 submission when it can be known then, else a failed ticket or row errors naming the row) in
-bounded time and memory, nothing lands outside the blob store, and the service keeps serving."""
+bounded time and memory, nothing lands outside the blob store, and the service keeps serving.
+
+Over 400 lines on purpose: one hostile file per test, all against one module-scoped service.
+"""
 
 from __future__ import annotations
 

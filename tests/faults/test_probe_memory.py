@@ -260,3 +260,6 @@ def test_a_workbook_of_a_million_nested_elements_is_refused_in_bounded_memory(se
     assert "nests elements deeper than 64 levels" in message, message
     assert took < 15, took
     _check(sample, 100 * MB)
+    # The reading thread's freed text goes back to the OS (actors/memory.py): it kept ~60 MB a time.
+    kept = tree_rss(service.pid) - sample.idle
+    assert kept < 30 * MB, f"the tree kept {kept / MB:.0f} MB"

@@ -1,4 +1,7 @@
-"""actors.net against real local HTTP(S) and FTP servers: SSRF guard, caps, auth, webhooks."""
+"""actors.net against real local HTTP(S) and FTP servers: SSRF guard, caps, auth, webhooks.
+
+Over 400 lines on purpose: one test per guard or limit, all against the same local servers.
+"""
 
 from __future__ import annotations
 

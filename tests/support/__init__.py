@@ -10,6 +10,7 @@ servers    free ports, a webhook receiver, a file site; net_servers: the actors.
 processes  `importer` commands and `importer serve` in processes of their own
 scaled     a scaled deployment of `importer worker` processes on PostgreSQL + Redis
 doors      which front door a path belongs to; ErrorShapes: each door's error body against its own schema
+schema     upgrade_to: a database at a given migration revision
 watching   Watch: a probe in a thread whose failures reach the test; process-tree RSS and /health samples
 """
 
@@ -56,6 +57,7 @@ from tests.support.scaled import (
     requeue_unacked,
     wait_drained,
 )
+from tests.support.schema import upgrade_to
 from tests.support.servers import Receiver, Site, closed_port, free_port, receiver, serving_site
 from tests.support.services import (
     need,
@@ -125,6 +127,7 @@ __all__ = [
     "tree_rss",
     "types_of",
     "unavailable",
+    "upgrade_to",
     "wait_drained",
     "wait_for",
     "write_csv",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from events.log import now
 from events.projections import ImportView
 from events.records import list_records
 from tests.support.files import CONTACTS_SCHEMA
+from tests.support.servers import free_port
 from tests.support.waiting import settled, terminal, wait_for
 
 
@@ -60,6 +64,25 @@ class Harness:
             self._client = TestClient(create_app(runtime=self.rt, run_worker=False))
             self._client.__enter__()
         return self._client
+
+    @contextmanager
+    def served(self) -> Iterator[str]:
+        """The same app on a real local port (uvicorn in a thread) for the block; yields its base URL."""
+        import uvicorn
+
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(runtime=self.rt, run_worker=False), port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert server.started, "the local server did not start within 20 s"
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(10)
 
     def stop(self) -> None:
         """Close the client, stop the worker, release the runtime."""

@@ -93,3 +93,15 @@ def test_failed_rows_whose_key_names_an_existing_record_are_failed_updates() -> 
     dup = decide_chunk([row(0, '["a"]', age=2)], existing, "insert", 0, None)
     assert dup.failed_existing == [0]  # an insert refused because the record exists names it too
     assert decide_chunk(rows, existing, "update", 0, None).failed_existing == []  # no keys read, none known
+
+
+def test_insert_names_the_first_line_of_a_key_seen_earlier_in_the_file() -> None:
+    existing = {'["a"]': {"name": "A"}, '["z"]': {"name": "Z"}}  # a: created by an earlier chunk; z: was there
+    rows = [row(10, '["b"]', name="B"), row(11, '["b"]', name="B2"), row(12, '["a"]'), row(13, '["z"]')]
+    d = decide_chunk(rows, existing, "insert", 0, None, earlier={'["a"]': 5})
+    assert d.runs == [("c", 1), ("f", 3)]
+    assert [(f.line, f.message) for f in d.failures] == [
+        (13, "duplicate key in file (first at line 12)"),
+        (14, "duplicate key in file (first at line 5)"),
+        (15, 'duplicate key ["z"]: the record already exists'),
+    ]

@@ -7,8 +7,19 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from events.flow import APPLY, DOWNLOAD, FINALIZE, NEXT, PARSE, WEBHOOK, Step, next_step, stage
-from events.projections import ImportView, WebhookView
+from events.flow import (
+    APPLY,
+    DOWNLOAD,
+    FINALIZE,
+    NEXT,
+    PARSE,
+    REVERT,
+    WEBHOOK,
+    Step,
+    next_step,
+    stage,
+)
+from events.projections import ImportView, RevertView, WebhookView
 from events.types import FileParsed, FileStored, ImportSpec
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -26,7 +37,7 @@ def parsed(chunks: int) -> FileParsed:
 
 
 def test_every_stage_before_the_end_has_exactly_one_next_step() -> None:
-    assert NEXT == {"requested": DOWNLOAD, "stored": PARSE, "parsed": APPLY, "applied": FINALIZE}
+    assert NEXT == {"requested": DOWNLOAD, "stored": PARSE, "parsed": APPLY, "applied": FINALIZE, "reverting": REVERT}
 
 
 @pytest.mark.parametrize(
@@ -89,3 +100,13 @@ def test_a_terminal_ticket_owes_its_callback_until_delivered_or_abandoned(webhoo
 def test_a_terminal_ticket_without_a_callback_owes_nothing() -> None:
     for state in ("completed", "failed", "canceled"):
         assert next_step(view(state=state, file=STORED)) is None
+
+
+def test_a_revert_under_way_owes_its_next_chunk_before_the_callback_and_nothing_once_done() -> None:
+    spec = ImportSpec(dataset="contacts", callback_url=HOOK)
+    reverting = RevertView(requested_at=AT, chunks=2)
+    given = view(spec, state="completed", file=STORED, parsed=parsed(1), chunks_applied=1, revert=reverting)
+    assert next_step(given) == Step(REVERT, 2)
+    done = view(spec, state="reverted", file=STORED, parsed=parsed(1), chunks_applied=1, created=5,
+                revert=msgspec.structs.replace(reverting, done=True), webhook=WebhookView(delivered_at=AT))
+    assert next_step(done) is None

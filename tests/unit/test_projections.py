@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from events.flow import APPLY, FINALIZE, PARSE, WEBHOOK, Step, next_step
+from events.flow import APPLY, FINALIZE, PARSE, REVERT, WEBHOOK, Step, next_step
 from events.projections import ImportView, fold, iter_results
 from events.types import (
     ChunkApplied,
@@ -16,7 +16,10 @@ from events.types import (
     ImportCompleted,
     ImportFailed,
     ImportRequested,
+    ImportReverted,
     ImportSpec,
+    RevertChunkApplied,
+    RevertRequested,
     RolledBack,
     RowFailure,
     ThresholdExceeded,
@@ -143,3 +146,22 @@ def test_failed_existing_rows_are_counted_and_old_logs_fold_without_them() -> No
     assert view_of([req, new, refused]) == view_of([req, new])  # in the log for operators; changes no view
     abandoned = decode_event(b'{"type":"webhook_abandoned","at":"2026-01-01T00:00:05Z","attempts":8}')
     assert isinstance(abandoned, WebhookAbandoned) and abandoned.reason is None
+
+
+def test_a_revert_folds_chunk_by_chunk_to_reverted_and_a_log_without_one_has_none() -> None:
+    events = [*started(), FileParsed(at=at(2), total_rows=3, chunks=1), ChunkApplied(at=at(3), chunk=0, first=0, runs=(("c", 2), ("u", 1)))]
+    events.append(ImportCompleted(at=at(4)))
+    assert view_of(events).revert is None  # an old log (or an import never reverted) folds as before
+    events.append(RevertRequested(at=at(5), force=True))
+    v = view_of(events)
+    assert (v.state, v.terminal, v.revert is not None and v.revert.force) == ("completed", True, True)
+    assert next_step(v) == Step(REVERT, 0)
+    events.append(RevertChunkApplied(at=at(6), chunk=0, deleted=2, restored=0, conflicts=0, last_key="k2"))
+    assert next_step(view_of(events)) == Step(REVERT, 1)
+    events += [RevertChunkApplied(at=at(7), chunk=1, deleted=0, restored=1, conflicts=1, last_key="k4"), ImportReverted(at=at(7))]
+    v = view_of(events)
+    assert v.state == "reverted" and v.revert is not None
+    assert (v.revert.deleted, v.revert.restored, v.revert.conflicts, v.revert.chunks, v.revert.done) == (2, 1, 1, 2, True)
+    assert (v.created, v.updated, v.staged_rows, v.percentage) == (2, 1, 0, 100)
+    assert next_step(v) is None
+    assert all(decode_event(encode_event(e)) == e for e in events[-4:])  # type: ignore[arg-type]

@@ -100,7 +100,7 @@ def numbers(raw: Sequence[str]) -> list[str]:
     if max(map(abs, floats)) >= 2**53:
         return list(map(float_text, floats))
     joined = "\x00" + "\x00".join(map(repr, floats)) + "\x00"
-    if "\x00-0.0\x00" in joined:
+    if "\x00-0.0\x00" in joined or "e" in joined:
         return list(map(float_text, floats))
     return joined.replace(".0\x00", "\x00")[1:-1].split("\x00")
 

@@ -9,6 +9,7 @@ from actors.readers.xlsx.markup import MAX_DEPTH, safe_parser, too_deep, unescap
 from actors.readers.xlsx.strings import SharedStrings
 
 MAX_COLUMNS = 16384  # Excel's own limit (column XFD)
+_SLICE = 1 << 18  # characters of a row handed to expat at once
 
 
 class CellProblem(Exception):
@@ -54,9 +55,14 @@ class ExactRows:
         self._parser.Parse("<sheetData>", False)
 
     def feed(self, xml: str, row_no: int) -> None:
-        """Read complete elements of sheetData: one <row>, as a rule."""
+        """Read complete elements of sheetData: one <row>, as a rule (a huge one in slices, so expat
+        never buffers or encodes it whole: a hostile row is refused within its first slice)."""
         self._row_no = row_no
-        self._parser.Parse(xml, False)
+        if len(xml) <= _SLICE:
+            self._parser.Parse(xml, False)
+            return
+        for at in range(0, len(xml), _SLICE):
+            self._parser.Parse(xml[at : at + _SLICE], False)
 
     def cell_text(self, raw: str, typ: str | None, style: str | None) -> str | None:
         """One cell's value as text; raises CellProblem for error cells and dangling strings."""

@@ -1,18 +1,18 @@
-"""Staged chunks: parsed rows in a compact binary form, written once by parse, read by apply."""
+"""Parsed chunks: the rows in a compact binary form, written once by parse, read by apply."""
 
 from __future__ import annotations
 
 import msgspec
 
 # A staged row: (line in the file, cells for the mapped fields) or (line, error message).
-StagedRow = tuple[int, list[str | None] | str]
+ParsedRow = tuple[int, list[str | None] | str]
 
 
-class StagedChunk(msgspec.Struct, array_like=True):
+class ParsedChunk(msgspec.Struct, array_like=True):
     """One chunk of rows; `first` is the data-row index of its first row."""
 
     first: int
-    rows: list[StagedRow]
+    rows: list[ParsedRow]
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -29,12 +29,12 @@ def chunk_key(ticket_uuid: str, chunk: int) -> str:
     return f"{chunks_prefix(ticket_uuid)}/{chunk}.msgpack"
 
 
-def encode_chunk(chunk: StagedChunk) -> bytes:
+def encode_chunk(chunk: ParsedChunk) -> bytes:
     """Serialise a chunk."""
     return _encoder.encode(chunk)
 
 
-def decode_chunk(data: bytes) -> StagedChunk:
+def decode_chunk(data: bytes) -> ParsedChunk:
     """Deserialise a chunk."""
     first, rows = _decoder.decode(data)
-    return StagedChunk(first, rows)
+    return ParsedChunk(first, rows)

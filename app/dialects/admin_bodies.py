@@ -12,13 +12,16 @@ from litestar.openapi.datastructures import ResponseSpec
 from msgspec.structs import replace
 
 from actors.readers import BadRow
+from app.dialects.shared import error_specs
 from app.errors import classify
 from app.reports import SourceRow, csv_stream, escape_cell, fit, until_unreadable, with_results
 from events.projections import FailureSource, ImportView, RowResult, iter_results
+from events.types import OUTCOME_NAMES
 
-ENTRY_STATUS = {"c": "Created", "u": "Updated", "n": "Unchanged", "i": "Ignored", "f": "Failed", "s": "Skipped"}
+ENTRY_STATUS = {code: name.capitalize() for code, name in OUTCOME_NAMES.items()}
 BATCH_STATUS = {
     "accepted": "Queued", "processing": "Processing", "completed": "Completed", "failed": "Failed", "canceled": "Canceled",
+    "reverted": "Completed",  # undone since through the native API; the batch itself completed
 }
 RESULT_COLUMNS = ("ImportStatus", "ImportError")
 
@@ -92,7 +95,7 @@ def admin_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Adm
 
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the error statuses of an endpoint."""
-    return {c: ResponseSpec(AdminCommandResponse, description="Error", generate_examples=False) for c in codes}
+    return error_specs(AdminCommandResponse, *codes)
 
 
 def render_entries(
@@ -116,7 +119,7 @@ def render_entries(
         unchangedRows=view.unchanged if view is not None else 0,
         failedRows=view.failed if view is not None else 0,
         skippedRows=view.skipped if view is not None else 0,
-        failureReason=view.reason if view is not None and view.state != "completed" else None,
+        failureReason=view.reason if view is not None and view.state not in ("completed", "reverted") else None,
         page=page,
         pageSize=page_size,
         totalCount=total,

@@ -148,8 +148,8 @@ def iso(at: datetime | None) -> str:
 
 
 def ticket_state(view: ImportView) -> str:
-    """Yesmail knows accepted, processing, completed and failed; a canceled import failed."""
-    return "failed" if view.state == "canceled" else view.state
+    """Yesmail knows accepted, processing, completed and failed; a canceled import failed, a reverted one completed."""
+    return {"canceled": "failed", "reverted": "completed"}.get(view.state, view.state)
 
 
 def _sentence(text: str) -> str:
@@ -213,7 +213,7 @@ def render_ticket(view: ImportView, base: str) -> YesmailTicket:
 def committed(view: ImportView) -> bool:
     """Whether the import's records are in the dataset: an atomic import only once it completed."""
     if view.spec is not None and view.spec.policy == "atomic":
-        return view.state == "completed"
+        return view.state in ("completed", "reverted")
     return not view.rolled_back
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from itertools import islice
 
 import msgspec
 
+from app.dialects.shared import epoch_ms
 from events.catalog import TicketRow
 from events.projections import FailureSource, ImportView, iter_results
 
@@ -88,18 +88,9 @@ class ThalamusErrors(msgspec.Struct):
     errors: dict[str, str]
 
 
-def epoch_ms(at: datetime | None) -> int:
-    """Unix epoch milliseconds (0 when there is no time yet)."""
-    if at is None:
-        return 0
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return int(at.timestamp() * 1000)
-
-
 def thalamus_state(view: ImportView) -> str:
     """PROCESSING until the end; FINISHED, FINISHED_WITH_ERRORS (failed rows), ERROR or CANCELED."""
-    if view.state == "completed":
+    if view.state in ("completed", "reverted"):
         return "FINISHED_WITH_ERRORS" if view.failed else "FINISHED"
     if view.state == "failed":
         return "ERROR"

@@ -14,12 +14,12 @@ from msgspec.structs import replace
 from rich.console import Console
 from rich.table import Table
 
+from events import catalog, catalog_models
 from events import log as event_log
 from events.db import read_tx
 from events.projections import ImportView, apply, fold_stored, without_failures
-from events.tables import datasets, events, tenants, tickets
 from events.types import AnyEvent, ChunkApplied, event_type
-from events.views import ViewCache
+from events.view_cache import ViewCache
 
 Served = Callable[[int], dict[str, Any] | None]
 PAGE = 500
@@ -101,6 +101,11 @@ def _fresh(conn: sa.Connection, ticket: int) -> ImportView:
     return without_failures(view)  # as a process's cache holds it
 
 
+def _folded(conn: sa.Connection, ticket: int) -> ImportView:
+    """The ticket's view for a listing: counts and state, its row failures left in the log."""
+    return without_failures(fold_stored(event_log.read(conn, ticket, failures=False), ImportView(ticket=ticket)))
+
+
 def _plain(view: ImportView) -> dict[str, Any]:
     out: dict[str, Any] = json.loads(msgspec.json.encode(view))
     return out
@@ -136,7 +141,7 @@ def verify_views(engine: sa.Engine, served: Served | None = None) -> tuple[int, 
     after = 0
     while True:
         with read_tx(engine) as conn:
-            ids = list(conn.execute(sa.select(tickets.c.id).where(tickets.c.id > after).order_by(tickets.c.id).limit(PAGE)).scalars())
+            ids = catalog.ticket_ids(conn, after=after, limit=PAGE)
         if not ids:
             return checked, diffs
         for ticket in ids:
@@ -154,35 +159,23 @@ def verify_views(engine: sa.Engine, served: Served | None = None) -> tuple[int, 
         after = ids[-1]
 
 
-def _tickets_query(tenant: str | None) -> sa.Select[Any]:
-    query = (
-        sa.select(tickets.c.id, tickets.c.dialect, tenants.c.name, datasets.c.name)
-        .join(tenants, tenants.c.id == tickets.c.tenant_id)
-        .join(datasets, datasets.c.id == tickets.c.dataset_id)
-    )
-    return query.where(tenants.c.name == tenant) if tenant else query
-
-
 def history(engine: sa.Engine, *, tenant: str | None, state: str | None, since: datetime | None, limit: int) -> Iterator[dict[str, Any]]:
     """Imports newest first with counts and timings (folding each ticket's log)."""
-    query = _tickets_query(tenant).order_by(tickets.c.id.desc()).limit(PAGE if state else min(PAGE, max(limit, 1)))
-    if since is not None:
-        query = query.where(tickets.c.created_at >= since)
+    size = PAGE if state else min(PAGE, max(limit, 1))
     before: int | None = None
     found = 0
     while found < limit:
-        page = query if before is None else query.where(tickets.c.id < before)
         with read_tx(engine) as conn:
-            rows = conn.execute(page).all()
-            views = [fold_stored(event_log.read(conn, r[0]), ImportView(ticket=r[0])) for r in rows]
+            rows = catalog_models.tickets_newest_first(conn, tenant_name=tenant, since=since, before=before, limit=size)
+            views = [_folded(conn, r.ticket.id) for r in rows]
         if not rows:
             return
-        for (ticket, dialect, tenant_name, dataset), v in zip(rows, views, strict=True):
+        for row, v in zip(rows, views, strict=True):
             if state and v.state != state:
                 continue
             took = (v.finished_at - v.requested_at).total_seconds() if v.finished_at and v.requested_at else None
             yield {
-                "id": ticket, "tenant": tenant_name, "dataset": dataset, "dialect": dialect, "state": v.state,
+                "id": row.ticket.id, "tenant": row.tenant, "dataset": row.dataset, "dialect": row.ticket.dialect, "state": v.state,
                 "total": v.total_rows, "created": v.created, "updated": v.updated, "unchanged": v.unchanged,
                 "ignored": v.ignored, "failed": v.failed, "skipped": v.skipped,
                 "requested_at": _iso(v.requested_at), "finished_at": _iso(v.finished_at), "seconds": took,
@@ -192,32 +185,30 @@ def history(engine: sa.Engine, *, tenant: str | None, state: str | None, since: 
             found += 1
             if found >= limit:
                 return
-        before = rows[-1][0]
+        before = rows[-1].ticket.id
 
 
 def failed_webhooks(engine: sa.Engine, *, tenant: str | None) -> Iterator[dict[str, Any]]:
     """Tickets whose callback was attempted and not delivered: abandoned, or still retrying."""
     from actors.net import redact
 
-    attempted = sa.select(events.c.ticket).where(events.c.type == "webhook_attempted")
-    query = _tickets_query(tenant).where(tickets.c.id.in_(attempted)).order_by(tickets.c.id).limit(PAGE)
     after = 0
     while True:
         with read_tx(engine) as conn:
-            rows = conn.execute(query.where(tickets.c.id > after)).all()
-            views = [fold_stored(event_log.read(conn, r[0]), ImportView(ticket=r[0])) for r in rows]
+            rows = catalog_models.tickets_with_callback_attempts(conn, tenant_name=tenant, after=after, limit=PAGE)
+            views = [_folded(conn, r.ticket.id) for r in rows]
         if not rows:
             return
-        for (ticket, _dialect, tenant_name, _dataset), v in zip(rows, views, strict=True):
+        for row, v in zip(rows, views, strict=True):
             wh = v.webhook
             if wh.delivered_at is None and wh.attempts:
                 yield {
-                    "ticket": ticket, "tenant": tenant_name, "state": "abandoned" if wh.abandoned else "retrying",
+                    "ticket": row.ticket.id, "tenant": row.tenant, "state": "abandoned" if wh.abandoned else "retrying",
                     "attempts": wh.attempts, "last_status": wh.last_status, "last_error": wh.last_error,
                     "last_attempt_at": _iso(wh.last_attempt_at), "webhook_id": wh.webhook_id,
                     "url": redact(v.spec.callback_url) if v.spec and v.spec.callback_url else None,
                 }
-        after = rows[-1][0]
+        after = rows[-1].ticket.id
 
 
 def _print_rows(title: str, rows: list[dict[str, Any]], cols: Sequence[str]) -> None:

@@ -12,8 +12,8 @@ from events.datasets import DatasetSchema
 from events.decisions import threshold_label
 from events.projections import ImportView, RowResult
 from events.records import RecordRow
+from events.types import OUTCOME_NAMES
 
-OUTCOME_NAMES = {"c": "created", "u": "updated", "n": "unchanged", "i": "ignored", "f": "failed", "s": "skipped"}
 OUTCOME_CODES = {v: k for k, v in OUTCOME_NAMES.items()}
 
 
@@ -65,6 +65,7 @@ class ImportOut(msgspec.Struct):
     finished_at: str | None
     webhook: dict[str, Any] | None
     links: dict[str, str]
+    revert: dict[str, int] | None = None  # once asked for: records deleted, restored, left as conflicts
 
 
 def render_import(view: ImportView) -> ImportOut:
@@ -107,7 +108,13 @@ def render_import(view: ImportView) -> ImportOut:
         updated_at=iso(view.updated_at),
         finished_at=iso(view.finished_at),
         webhook=webhook,
-        links={"self": base, "events": f"{base}/events", "results": f"{base}/results", "cancel": f"{base}/cancel"},
+        links={
+            "self": base, "events": f"{base}/events", "results": f"{base}/results", "cancel": f"{base}/cancel",
+            "revert": f"{base}/revert",
+        },
+        revert=None if view.revert is None else {
+            "deleted": view.revert.deleted, "restored": view.revert.restored, "conflicts": view.revert.conflicts,
+        },
     )
 
 

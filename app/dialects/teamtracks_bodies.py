@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import msgspec
 
+from app.dialects.shared import epoch_ms
 from app.dialects.streaming import joined
 from events.projections import FailureSource, ImportView, iter_results
 from events.records import record_uuid
@@ -48,15 +48,6 @@ class TeamTracksError(msgspec.Struct):
     message: str
 
 
-def epoch_ms(at: datetime | None) -> int:
-    """Unix epoch milliseconds (0 when there is no time yet)."""
-    if at is None:
-        return 0
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return int(at.timestamp() * 1000)
-
-
 def job_head(view: ImportView) -> TeamTracksJobStatus:
     """The counts part of the job status, from the view alone."""
     return TeamTracksJobStatus(
@@ -85,7 +76,7 @@ def render_job(view: ImportView, failures: FailureSource | None = None) -> Itera
         _encode(TeamTracksJobError(r.line or 0, r.error or "row failed"))
         for r in iter_results(view, frozenset({"f"}), failures)
     )
-    if view.state != "completed" and view.reason:
+    if view.state not in ("completed", "reverted") and view.reason:
         whole = _encode(TeamTracksJobError(0, view.reason))
         errors = _chain(errors, whole)
     yield from joined(errors)
