@@ -69,7 +69,7 @@ def _attempt(rt: Runtime, ticket: int) -> None:
     with read_tx(rt.engine) as conn:
         tenant = catalog.get_tenant(conn, row.tenant_id)
     assert tenant is not None
-    url = view.spec.callback_url
+    url = row.secret_callback or view.spec.callback_url  # the log holds it redacted
     if rt.render_webhook is None:
         raise StepFailed("this process was started without the dialects' webhook bodies")
     body = rt.render_webhook(view, row, rt.settings.public_url.rstrip("/"))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from actors import faults
 from actors.chunks import ParsedChunk, ParsedRow, chunk_key, encode_chunk
 from actors.errors import StepFailed
+from actors.memory import release_memory
 from actors.readers import BadRow, FileInfo, ReaderError, inspect_file, read_rows
 from events import catalog
 from events import log as event_log
@@ -34,6 +35,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     if dataset is None:
         raise StepFailed(f"dataset {view.spec.dataset!r} no longer exists")
     spec = view.spec
+    refused: str | None = None
     try:
         # Object storage: the worker streams the file to local scratch first (readers seek).
         with rt.blobs.local_copy(view.file.blob) as path:
@@ -45,9 +47,12 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
             RowValidator(dataset.schema, columns.fields)  # refuses missing required columns up front
             total, chunks = _stage(rt, view.uuid, path, info, spec, columns)
     except (ReaderError, SchemaError) as exc:
-        raise StepFailed(str(exc)) from exc
+        refused = str(exc)
     except FileNotFoundError:
         raise StepFailed(f"the stored file {view.file.blob} is no longer in the blob store") from None
+    if refused is not None:
+        release_memory()  # a hostile file's buffers, freed with the traceback, go back to the OS
+        raise StepFailed(refused)
     header = tuple(c or "" for c in info.first_row) if spec.headers else ()
     event = FileParsed(
         at=now(), total_rows=total, chunks=chunks, header=header, columns=columns.fields,

@@ -18,8 +18,8 @@ from actors.settings import Settings
 from events import catalog
 from events.db import make_engine, read_tx
 from events.flow import Step, next_step
-from events.projections import ImportView
-from events.view_cache import ViewCache
+from events.projections import FailureSource, ImportView
+from events.view_cache import ViewCache, failures_from_log
 
 if TYPE_CHECKING:
     from actors.worker_process import WorkerProcess
@@ -62,6 +62,10 @@ class Runtime:
             return None
         with read_tx(self.engine) as conn:
             return self.views.load(conn, ticket)
+
+    def failures(self, ticket: int) -> FailureSource:
+        """Where the row failures of the ticket's (cached) view are read from: the log, per chunk."""
+        return failures_from_log(self.engine, ticket)
 
     def ticket(self, ticket: int) -> catalog.TicketRow:
         """The ticket's row (it must exist)."""

@@ -64,6 +64,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     submit_rate_per_minute: int = 0  # per tenant; 0 = unlimited
     results_page_max: int = 10_000
+    # HTTP limits uvicorn lacks (app/http_guard.py); a real client on a slow line meets them easily.
+    max_header_bytes: int = 64 * 1024  # request line + headers; past it: 431
+    header_timeout: float = 30.0  # a whole request head must arrive within this; else 408
+    body_timeout: float = 60.0  # a body that sends nothing for this long: 408
+    body_min_rate: int = 1024  # bytes/s a body must average once it has run body_timeout seconds
 
     @property
     def resolved_database_url(self) -> str:

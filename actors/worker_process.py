@@ -99,7 +99,8 @@ class WorkerProcess:
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        """The child runs and has reported that it consumes (a replacement is not alive until then)."""
+        return self._ready.is_set() and self._proc is not None and self._proc.poll() is None
 
     def start(self) -> None:
         """Spawn the child (it resumes unfinished tickets itself) and watch it."""
@@ -149,6 +150,7 @@ class WorkerProcess:
             proc = self._proc
             assert proc is not None
             code = proc.wait()
+            self._ready.clear()  # /ready answers 503 until the replacement reports ready
             if self._stopping.is_set():
                 return
             logger.error("embedded worker process %d exited with code %s; starting another", proc.pid, code)

@@ -65,7 +65,7 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop" if sys.platform != "win32" else "auto",
-        http="httptools",
+        http="app.http_guard:GuardedHttpToolsProtocol",  # httptools with head size and head/body time limits
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=30,
@@ -179,11 +179,15 @@ def datasets_create(
     schema: Annotated[Path, typer.Option(help="Schema JSON file.", exists=True, dir_okay=False)],
 ) -> None:
     """Create or redefine a tenant's dataset from a schema file."""
+    from app.names import identifier_problem
     from events.catalog import put_dataset, tenant_by_name
     from events.datasets import SchemaError, parse_schema
     from events.db import write_tx
     from events.log import now
 
+    if (problem := identifier_problem(name)) is not None:
+        typer.echo(f"error: dataset {problem}", err=True)
+        raise typer.Exit(1)
     rt = _runtime()
     try:
         parsed = parse_schema(schema.read_bytes())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from prometheus_client.registry import Collector
 from actors.metrics import CHUNK_SECONDS, ROWS, STEP_SECONDS, queue_depth
 from events.db import read_tx
 from events.stats import import_counts, webhook_counts
+
+logger = logging.getLogger("importer.metrics")
 
 if TYPE_CHECKING:
     from actors.runtime import Runtime
@@ -44,9 +47,15 @@ class LogCollector(Collector):
         yield CounterMetricFamily("importer_webhooks_abandoned", "Callbacks given up after the last retry.", value=hooks["webhook_abandoned"])
         yield CounterMetricFamily("importer_webhook_redeliveries", "Operator redelivery requests.", value=hooks["webhook_redelivery_requested"])
         depth = GaugeMetricFamily("importer_queue_messages", "Messages waiting in the broker.", labels=["kind"])
-        for kind, n in queue_depth(self.rt).items():
+        try:
+            sizes = queue_depth(self.rt)
+        except Exception as exc:  # the broker is down: the rest of the scrape still answers (no 500)
+            logger.warning("queue sizes unavailable: %s", exc)
+            sizes = {}
+        for kind, n in sizes.items():
             depth.add_metric([kind], n)
         yield depth
+        yield GaugeMetricFamily("importer_broker_up", "1 when the broker answered this scrape, else 0.", value=1 if sizes else 0)
         yield GaugeMetricFamily("importer_metrics_query_seconds", "Time this scrape spent reading the log.", value=query_seconds)
 
 

@@ -17,6 +17,8 @@ from app import service
 from app.auth import native_tenant, runtime
 from app.concurrency import in_thread
 from app.errors import BadRequest, Conflict, NotFound
+from app.json_body import JSON_BODY_LIMIT, auth_then_json, check_depth, small_body
+from app.names import identifier_problem
 from app.native_bodies import (
     CSV_REPORT,
     ERROR_RESPONSES,
@@ -45,6 +47,7 @@ from events.projections import ImportView, iter_results
 from events.types import ImportSpec
 
 MODES = ("insert", "update", "replace", "ignore")
+MAX_OFFSET = 2**53  # far past any file's rows; islice (and JSON numbers) stop at 2**63 - 1
 POLICIES = ("atomic", "partial")
 
 
@@ -113,7 +116,8 @@ class NativeImports(Controller):
         dedup = f"idem:{idem}" if idem else None
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("application/json"):
-            body = await request.body()
+            body = await small_body(request)
+            check_depth(body)
             try:
                 req = msgspec.json.decode(body, type=ImportRequest)
             except msgspec.ValidationError as exc:
@@ -181,18 +185,19 @@ class NativeImports(Controller):
         request: Request[Any, Any, Any],
         tenant: TenantRow,
         ticket: int,
-        offset: int = Parameter(default=0, ge=0),
+        offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
         limit: int = Parameter(default=100, ge=1, le=10_000),
         outcome: str | None = Parameter(default=None, description="created|updated|unchanged|ignored|failed|skipped"),
     ) -> dict[str, Any]:
-        _, view = service.find_ticket(runtime(request), tenant, ticket)
+        rt = runtime(request)
+        _, view = service.find_ticket(rt, tenant, ticket)
         wanted = None
         if outcome:
             codes = [OUTCOME_CODES.get(o.strip()) for o in outcome.split(",")]
             if None in codes:
                 raise BadRequest(f"outcome must be among {', '.join(OUTCOME_CODES)}", field="outcome")
             wanted = frozenset(c for c in codes if c)
-        items = [render_result(r) for r in islice(iter_results(view, wanted), offset, offset + limit + 1)]
+        items = [render_result(r) for r in islice(iter_results(view, wanted, rt.failures(ticket)), offset, offset + limit + 1)]
         more = len(items) > limit
         return {
             "ticket": ticket,
@@ -206,7 +211,8 @@ class NativeImports(Controller):
          responses={200: CSV_REPORT, **ERROR_RESPONSES})
     async def errors_csv(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> Stream:
         view, info, rows = await _failed_source(request, tenant, ticket)
-        return Stream(error_csv(view, rows), media_type="text/csv; charset=utf-8", headers=_attachment(f"import-{ticket}-errors.csv"))
+        failures = runtime(request).failures(ticket)
+        return Stream(error_csv(view, rows, failures), media_type="text/csv; charset=utf-8", headers=_attachment(f"import-{ticket}-errors.csv"))
 
     @get("/{ticket:int}/errors.xlsx", summary="The error report as a workbook (XLSX uploads)",
          responses={200: XLSX_REPORT, **ERROR_RESPONSES})
@@ -219,7 +225,7 @@ class NativeImports(Controller):
             )
         target = runtime(request).blobs.temp_path(".xlsx")
         try:
-            await in_thread(write_error_workbook, view, rows, target)
+            await in_thread(write_error_workbook, view, rows, runtime(request).failures(ticket), target)
         except BaseException:
             target.unlink(missing_ok=True)
             raise
@@ -250,7 +256,8 @@ class NativeDatasets(Controller):
     tags = ["native"]
     dependencies = {"tenant": Provide(native_tenant, sync_to_thread=True)}
 
-    @put("/{name:str}", sync_to_thread=True, summary="Create or redefine a dataset", responses=ERROR_RESPONSES)
+    @put("/{name:str}", sync_to_thread=True, summary="Create or redefine a dataset", responses=ERROR_RESPONSES,
+         before_request=auth_then_json(native_tenant), request_max_body_size=JSON_BODY_LIMIT)
     def put_dataset(self, request: Request[Any, Any, Any], tenant: TenantRow, name: str, data: dict[str, Any]) -> Response[dict[str, Any]]:
         _check_name(name)
         try:
@@ -299,8 +306,8 @@ def _attachment(filename: str) -> dict[str, str]:
 
 
 def _check_name(name: str) -> None:
-    if not name or len(name) > 200 or not all(ch.isalnum() or ch in "-_." for ch in name):
-        raise BadRequest("dataset names use letters, digits, '-', '_' and '.', up to 200 characters", field="name")
+    if (problem := identifier_problem(name)) is not None:
+        raise BadRequest(f"dataset {problem}", field="name")
 
 
 __all__ = ["NativeDatasets", "NativeImports", "NotFound"]

@@ -17,7 +17,7 @@ from rich.table import Table
 from events import catalog, catalog_models
 from events import log as event_log
 from events.db import read_tx
-from events.projections import ImportView, apply, fold_stored
+from events.projections import ImportView, apply, fold_stored, without_failures
 from events.types import AnyEvent, ChunkApplied, event_type
 from events.view_cache import ViewCache
 
@@ -98,11 +98,12 @@ def _fresh(conn: sa.Connection, ticket: int) -> ImportView:
     view = ImportView(ticket=ticket)
     for s in event_log.read(conn, ticket):
         view = replace(apply(view, s.event), seq=s.seq)
-    return view
+    return without_failures(view)  # as a process's cache holds it
 
 
 def _folded(conn: sa.Connection, ticket: int) -> ImportView:
-    return fold_stored(event_log.read(conn, ticket), ImportView(ticket=ticket))
+    """The ticket's view for a listing: counts and state, its row failures left in the log."""
+    return without_failures(fold_stored(event_log.read(conn, ticket, failures=False), ImportView(ticket=ticket)))
 
 
 def _plain(view: ImportView) -> dict[str, Any]:

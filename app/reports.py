@@ -14,7 +14,7 @@ from actors.blobs import BlobUnavailable
 from actors.readers import BadRow, FileInfo, ReaderError, inspect_file, read_rows
 from actors.runtime import Runtime
 from app.errors import Conflict, NotFound, Unavailable
-from events.projections import ImportView, RowResult, iter_results
+from events.projections import FailureSource, ImportView, RowResult, iter_results
 
 logger = logging.getLogger("importer.reports")
 
@@ -111,33 +111,43 @@ def source_of(rt: Runtime, view: ImportView) -> Source:
         path = copy.__enter__()
     except BlobUnavailable as exc:
         raise Unavailable(f"the stored file cannot be read now; retry later ({exc})") from None
+    except OSError:  # removed by hand (not by retention): say so without the server's path or key
+        logger.warning("import %s: its stored file is gone", view.ticket, exc_info=True)
+        raise Conflict(f"import {view.ticket}'s file is no longer stored", code="file_missing") from None
     read = view.parsed or view.spec  # the separator, encoding and sheet the import settled on
     try:
         info = inspect_file(
             path, separator=read.separator, encoding=read.encoding, sheet=read.sheet,
             max_unpacked_bytes=rt.settings.max_unpacked_bytes,
         )
-    except (ReaderError, OSError) as exc:
+    except ReaderError as exc:
         copy.__exit__(None, None, None)
         raise Conflict(f"import {view.ticket}: its file cannot be read again: {exc}", code="unreadable_file") from None
+    except OSError:  # an OSError names the server's path: keep it for the operator's log
+        copy.__exit__(None, None, None)
+        logger.warning("import %s: its stored file cannot be read", view.ticket, exc_info=True)
+        raise Conflict(f"import {view.ticket}: its file cannot be read again", code="unreadable_file") from None
     return Source(rt, view, path, info, copy)
 
 
-def failed_rows(view: ImportView, rows: Iterator[SourceRow]) -> tuple[list[str | None] | None, Iterator[tuple[SourceRow, RowResult]]]:
-    """The file's header (None without one) and its failed rows, each with its result, in file order."""
+def failed_rows(
+    view: ImportView, rows: Iterator[SourceRow], failures: FailureSource | None = None
+) -> tuple[list[str | None] | None, Iterator[tuple[SourceRow, RowResult]]]:
+    """The file's header (None without one) and its failed rows, each with its result, in file order
+    (the row failures read from the log, a chunk at a time: cached views keep none)."""
     rows = until_unreadable(rows)
     header: list[str | None] | None = None
     if view.spec is None or view.spec.headers:
         first = next(rows, None)
         header = [] if first is None or isinstance(first, BadRow) else list(first[1])
-    failed = iter_results(view, frozenset("f"))
+    failed = iter_results(view, frozenset("f"), failures)
     return header, ((item, result) for _, item, result in with_results(rows, failed) if result is not None)
 
 
-def error_table(view: ImportView, rows: Iterator[SourceRow]) -> Iterator[list[str | None]]:
+def error_table(view: ImportView, rows: Iterator[SourceRow], failures: FailureSource | None = None) -> Iterator[list[str | None]]:
     """The error report as rows of text: the header (the file's, else column_N), then each failed
     row's cells as read, padded to the header, and its row_number (line in the file) and error."""
-    header, failed = failed_rows(view, rows)
+    header, failed = failed_rows(view, rows, failures)
     width = len(header) if header is not None else None
     for item, result in failed:
         cells = [] if isinstance(item, BadRow) else list(item[1])
@@ -156,6 +166,6 @@ def error_table(view: ImportView, rows: Iterator[SourceRow]) -> Iterator[list[st
         yield list(ERROR_COLUMNS)
 
 
-def error_csv(view: ImportView, rows: Iterator[SourceRow]) -> Iterator[bytes]:
+def error_csv(view: ImportView, rows: Iterator[SourceRow], failures: FailureSource | None = None) -> Iterator[bytes]:
     """GET /imports/{id}/errors.csv: the error table as CSV, every cell escaped against formulas."""
-    return csv_stream([escape_cell(c) for c in row] for row in error_table(view, rows))
+    return csv_stream([escape_cell(c) for c in row] for row in error_table(view, rows, failures))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import uuid as uuidlib
 
+import msgspec
 from sqlalchemy.exc import IntegrityError
 
 from actors.blobs import BlobUnavailable
+from actors.memory import release_memory
+from actors.net import redact
 from actors.readers import ReaderError, inspect_file
 from actors.retry import retry_conflicts
 from actors.runtime import Runtime
@@ -56,10 +59,13 @@ def check_upload(rt: Runtime, dataset: DatasetRow, spec: ImportSpec, upload: Upl
         columns = resolve_columns(dataset.schema, spec, info.first_row)
         RowValidator(dataset.schema, columns.fields)
     except ReaderError as exc:
-        raise BadRequest(str(exc), code="invalid_file") from None
+        refusal = BadRequest(str(exc), code="invalid_file")
     except SchemaError as exc:
         raise BadRequest(str(exc), code="invalid_columns") from None
-    return str(info.format)
+    else:
+        return str(info.format)
+    release_memory()  # the reader's buffers (its traceback is gone with the except block) go back to the OS
+    raise refusal
 
 
 def check_mappings(dataset: DatasetRow, spec: ImportSpec) -> None:
@@ -94,6 +100,10 @@ def start_import(
             upload.path.unlink(missing_ok=True)
         raise
     ticket_uuid = str(uuidlib.uuid4())
+    secret_callback = None
+    if spec.callback_url and (shown := redact(spec.callback_url)) != spec.callback_url:
+        # The log (and every view and export of it) carries the redacted form; the delivery uses this.
+        secret_callback, spec = spec.callback_url, msgspec.structs.replace(spec, callback_url=shown)
     key = f"sources/{ticket_uuid}"
     if upload is not None:
         store_upload(rt, key, upload)  # before the ticket exists: the log never names a missing file
@@ -109,6 +119,7 @@ def start_import(
             ticket = catalog.insert_ticket(
                 conn, uuid=ticket_uuid, tenant_id=tenant.id, dataset_id=dataset.id, dialect=spec.dialect,
                 dedup_key=dedup_key, has_callback=bool(spec.callback_url), secret_uri=secret_uri, at=at,
+                secret_callback=secret_callback,
             )
             new: list[Event] = [ImportRequested(at=at, tenant=tenant.name, spec=spec, uuid=ticket_uuid)]
             if upload is not None and fmt is not None:

@@ -13,12 +13,14 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from actors.runtime import Runtime
 from app.concurrency import in_thread
+from app.errors import BadRequest
 from events import log as event_log
 from events.db import read_tx
 from events.types import TERMINAL_TYPES, event_type
 
 POLL_SECONDS = 0.2  # how often a follower looks for new events (one indexed read)
 KEEPALIVE_SECONDS = 15.0  # a comment line so proxies keep an idle stream open
+MAX_SEQ = 2**31 - 1  # events.seq is a 32-bit column on PostgreSQL
 
 
 def _read(rt: Runtime, ticket: int, after: int) -> list[event_log.StoredEvent]:
@@ -61,12 +63,16 @@ async def event_stream(rt: Runtime, ticket: int, after: int = 0) -> AsyncIterato
 
 
 def last_event_id(request: Request[Any, Any, Any]) -> int:
-    """Where a follower resumes: the Last-Event-ID header (or ?after=), else from the start."""
+    """Where a follower resumes: the Last-Event-ID header (or ?after=), else from the start.
+    Unreadable means 0; a number no seq can reach is a 400 (the database would overflow)."""
     raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
     try:
-        return max(0, int(raw))
+        seq = max(0, int(raw))
     except ValueError:
         return 0
+    if seq > MAX_SEQ:
+        raise BadRequest(f"Last-Event-ID / after must be a seq between 0 and {MAX_SEQ}", field="after")
+    return seq
 
 
 def live_events(rt: Runtime, ticket: int, request: Request[Any, Any, Any]) -> ServerSentEvent:

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from app.names import identifier_problem
 from events import catalog
 from events.catalog import TenantRow, get_tenant, tenant_by_name
 from events.log import now
@@ -51,8 +52,8 @@ def new_webhook_secret() -> str:
 
 def create_tenant(conn: sa.Connection, name: str) -> dict[str, Any]:
     """Create a tenant with one credential per dialect; returns them (the only time secrets are shown)."""
-    if not name.strip() or name != name.strip():
-        raise ValueError(f"tenant name {name!r} is empty or has surrounding spaces")
+    if (problem := identifier_problem(name)) is not None:
+        raise ValueError(f"tenant {problem}")
     if name.startswith("__"):
         raise ValueError(f"tenant name {name!r} is reserved: names starting with '__' belong to the service")
     if tenant_by_name(conn, name) is not None:

@@ -56,9 +56,9 @@ async def receive_form(
     if declared and declared.isdigit() and int(declared) > max_bytes + _OVERHEAD:
         raise TooLarge(f"upload is {int(declared)} bytes; the limit is {_mb(max_bytes)}")
     reader = _FormReader(blobs, max_bytes=max_bytes, max_parts=max_parts, max_field_bytes=max_field_bytes)
-    parser = MultipartParser(params[b"boundary"], reader.callbacks(), max_header_count=16)
     received = 0
-    try:
+    try:  # the parser refuses a boundary over 256 characters in its constructor
+        parser = MultipartParser(params[b"boundary"], reader.callbacks(), max_header_count=16)
         async for chunk in request.stream():
             received += len(chunk)
             if received > max_bytes + _OVERHEAD:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.reports import SourceRow, error_table
-from events.projections import ImportView
+from events.projections import FailureSource, ImportView
 
 _INT = re.compile(r"-?(?:0|[1-9][0-9]{0,14})")
 _FLOAT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+)?")
@@ -48,7 +48,7 @@ def typed(text: str | None) -> Any:
     return _ILLEGAL.sub("", text)
 
 
-def write_error_workbook(view: ImportView, rows: Iterator[SourceRow], target: Path) -> None:
+def write_error_workbook(view: ImportView, rows: Iterator[SourceRow], failures: FailureSource, target: Path) -> None:
     """Write the error report to `target`: header in bold, the error column highlighted."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -69,7 +69,7 @@ def write_error_workbook(view: ImportView, rows: Iterator[SourceRow], target: Pa
             setattr(cell, name, v)
         return cell
 
-    table = error_table(view, rows)
+    table = error_table(view, rows, failures)
     header = next(table)
     sheet.append([text(c, font=bold) for c in header[:-1]] + [text(header[-1], font=bold, fill=alert)])
     for row in table:

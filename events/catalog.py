@@ -42,6 +42,7 @@ class TicketRow(msgspec.Struct, frozen=True):
     has_callback: bool
     secret_uri: str | None
     created_at: datetime
+    secret_callback: str | None = None  # the callback URL with its credentials (the log has it redacted)
 
 
 def get_tenant(conn: sa.Connection, tenant_id: int) -> TenantRow | None:
@@ -166,6 +167,7 @@ def put_dataset(conn: sa.Connection, tenant_id: int, name: str, schema: DatasetS
 _TICKET_COLS = (
     tickets.c.id, tickets.c.uuid, tickets.c.tenant_id, tickets.c.dataset_id, tickets.c.dialect,
     tickets.c.dedup_key, tickets.c.has_callback, tickets.c.secret_uri, tickets.c.created_at,
+    tickets.c.secret_callback,
 )
 
 
@@ -177,13 +179,13 @@ def get_ticket(conn: sa.Connection, ticket_id: int, tenant_id: int | None = None
     if tenant_id is not None:
         query = query.where(tickets.c.tenant_id == tenant_id)
     row = conn.execute(query).first()
-    return TicketRow(*row) if row else None
+    return TicketRow(**row._mapping) if row else None
 
 
 def ticket_by_uuid(conn: sa.Connection, uuid: str, tenant_id: int) -> TicketRow | None:
     """A tenant's ticket by its uuid."""
     row = conn.execute(sa.select(*_TICKET_COLS).where(tickets.c.uuid == uuid, tickets.c.tenant_id == tenant_id)).first()
-    return TicketRow(*row) if row else None
+    return TicketRow(**row._mapping) if row else None
 
 
 def ticket_by_dedup(conn: sa.Connection, tenant_id: int, dedup_key: str) -> TicketRow | None:
@@ -191,7 +193,7 @@ def ticket_by_dedup(conn: sa.Connection, tenant_id: int, dedup_key: str) -> Tick
     row = conn.execute(
         sa.select(*_TICKET_COLS).where(tickets.c.tenant_id == tenant_id, tickets.c.dedup_key == dedup_key)
     ).first()
-    return TicketRow(*row) if row else None
+    return TicketRow(**row._mapping) if row else None
 
 
 def insert_ticket(
@@ -206,11 +208,12 @@ def insert_ticket(
     secret_uri: str | None,
     at: datetime,
     ticket_id: int | None = None,
+    secret_callback: str | None = None,
 ) -> int:
     """Create a ticket row; returns its id."""
     values = dict(
         uuid=uuid, tenant_id=tenant_id, dataset_id=dataset_id, dialect=dialect, dedup_key=dedup_key,
-        has_callback=has_callback, secret_uri=secret_uri, created_at=at,
+        has_callback=has_callback, secret_uri=secret_uri, created_at=at, secret_callback=secret_callback,
     )
     if ticket_id is not None:
         values["id"] = ticket_id

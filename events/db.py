@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,19 @@ def make_engine(url: str, *, pool_size: int = 10, upgrade: bool = True) -> sa.En
     return engine
 
 
+def _wal(cur: Any, attempts: int = 100) -> None:
+    """Switch to WAL. Connections opening a new file at once race for it, and the loser gets
+    "database is locked" at once (no busy wait for a journal-mode change): try again shortly."""
+    for attempt in range(attempts):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
+
+
 def _tune_sqlite(engine: sa.Engine) -> None:
     """WAL for concurrent readers; BEGIN IMMEDIATE for writers so they queue instead of deadlocking."""
 
@@ -37,7 +52,7 @@ def _tune_sqlite(engine: sa.Engine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event issue BEGIN itself
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.execute("PRAGMA foreign_keys=ON")

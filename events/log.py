@@ -14,8 +14,11 @@ from events.types import (
     TERMINAL_TYPES,
     AnyEvent,
     Event,
+    RowFailure,
     chunk_slot,
     decode_event,
+    decode_event_counts,
+    decode_failures,
     encode_event,
     event_type,
 )
@@ -65,14 +68,22 @@ def append(conn: sa.Connection, ticket: int, expected_seq: int, new: Sequence[Ev
     return seq
 
 
-def read(conn: sa.Connection, ticket: int, after: int = 0) -> list[StoredEvent]:
-    """The ticket's events with seq > after, in order."""
+def read(conn: sa.Connection, ticket: int, after: int = 0, *, failures: bool = True) -> list[StoredEvent]:
+    """The ticket's events with seq > after, in order (failures=False: ChunkApplied without its row
+    failures, which chunk_failures reads when they are asked for)."""
     result = conn.execute(
         sa.select(events.c.seq, events.c.body)
         .where(events.c.ticket == ticket, events.c.seq > after)
         .order_by(events.c.seq)
     )
-    return [StoredEvent(ticket, seq, decode_event(body)) for seq, body in result]
+    decode = decode_event if failures else decode_event_counts
+    return [StoredEvent(ticket, seq, decode(body)) for seq, body in result]
+
+
+def chunk_failures(conn: sa.Connection, ticket: int, chunk: int) -> tuple[RowFailure, ...]:
+    """The row failures of one applied chunk (none if it is not applied)."""
+    body = conn.execute(sa.select(events.c.body).where(events.c.ticket == ticket, events.c.chunk == chunk)).scalar()
+    return decode_failures(body) if body is not None else ()
 
 
 def last_seq(conn: sa.Connection, ticket: int) -> int:

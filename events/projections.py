@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -53,8 +53,11 @@ class ChunkOutcome(msgspec.Struct, frozen=True):
     chunk: int
     first: int
     runs: tuple[tuple[Outcome, int], ...]
-    failures: tuple[RowFailure, ...]
+    failures: tuple[RowFailure, ...] | None  # None: only in the log (a cached view; see without_failures)
     at: datetime
+
+
+FailureSource = Callable[[int], Sequence[RowFailure]]  # chunk number -> its row failures, from the log
 
 
 class WebhookView(msgspec.Struct, frozen=True):
@@ -326,10 +329,34 @@ class RowResult(msgspec.Struct, frozen=True):
     error: str | None = None
 
 
-def iter_results(view: ImportView, outcomes: frozenset[str] | None = None) -> Iterator[RowResult]:
-    """Every row's outcome in index order, optionally only some outcomes."""
+def without_failures(view: ImportView) -> ImportView:
+    """The view with its row failures left in the log (failures=None where a chunk has any): what a
+    cache keeps, so that many imports whose rows all failed do not hold every message in memory."""
+    if all(c.failures is None or not _has_failed(c) for c in view.outcomes):
+        return view
+    kept = tuple(replace(c, failures=None) if c.failures is not None and _has_failed(c) else c for c in view.outcomes)
+    return replace(view, outcomes=kept)
+
+
+def _has_failed(chunk: ChunkOutcome) -> bool:
+    return any(outcome == "f" for outcome, _ in chunk.runs)
+
+
+def iter_results(
+    view: ImportView, outcomes: frozenset[str] | None = None, failures: FailureSource | None = None
+) -> Iterator[RowResult]:
+    """Every row's outcome in index order, optionally only some outcomes. A chunk whose failures are
+    only in the log (failures=None) reads them from `failures` when its failed rows are wanted."""
     for chunk in view.outcomes:
-        errors = {f.index: f for f in chunk.failures}
+        listed: Sequence[RowFailure] | None = chunk.failures
+        if listed is None:
+            if outcomes is not None and "f" not in outcomes:
+                listed = ()
+            elif failures is None:
+                raise ValueError(f"ticket {view.ticket}: chunk {chunk.chunk}'s row failures are in the log; pass failures=")
+            else:
+                listed = failures(chunk.chunk)
+        errors = {f.index: f for f in listed}
         index = chunk.first
         for outcome, n in chunk.runs:
             if outcomes is None or outcome in outcomes:

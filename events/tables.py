@@ -94,6 +94,7 @@ tickets = sa.Table(
     sa.Column("dedup_key", sa.String(300), nullable=True),
     sa.Column("has_callback", sa.Boolean, nullable=False, default=False),
     sa.Column("secret_uri", sa.Text, nullable=True),  # source URI with credentials; never in the log
+    sa.Column("secret_callback", sa.Text, nullable=True),  # callback URL with credentials; never in the log
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.UniqueConstraint("tenant_id", "dedup_key", name="uq_tickets_dedup"),
     sa.Index("ix_tickets_tenant", "tenant_id", "id"),

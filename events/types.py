@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Union, get_args
 
 import msgspec
 
@@ -202,6 +202,25 @@ _encoder = msgspec.json.Encoder()
 _decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
 
 
+class _ChunkCounts(Event, tag="chunk_applied", frozen=True):
+    """ChunkApplied read without its failures (msgspec skips the field: no message is allocated)."""
+
+    chunk: int
+    first: int
+    runs: tuple[tuple[Outcome, int], ...]
+    failed_existing: tuple[int, ...] = ()  # counted by the fold (failed updates), so read
+
+
+class _Failures(msgspec.Struct):
+    failures: tuple[RowFailure, ...] = ()
+
+
+_counts_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
+    Union[tuple(_ChunkCounts if t is ChunkApplied else t for t in get_args(AnyEvent))]  # noqa: UP007 - built at run time
+)
+_failures_decoder = msgspec.json.Decoder(_Failures)
+
+
 def encode_event(event: Event) -> bytes:
     """Serialise an event to its stored JSON form."""
     return _encoder.encode(event)
@@ -210,6 +229,21 @@ def encode_event(event: Event) -> bytes:
 def decode_event(data: bytes | str) -> AnyEvent:
     """Parse an event from its stored JSON form."""
     return _decoder.decode(data)
+
+
+def decode_event_counts(data: bytes | str) -> AnyEvent:
+    """Parse an event, leaving a ChunkApplied's row failures unread (failures=())."""
+    event = _counts_decoder.decode(data)
+    if isinstance(event, _ChunkCounts):
+        return ChunkApplied(
+            at=event.at, chunk=event.chunk, first=event.first, runs=event.runs, failed_existing=event.failed_existing
+        )
+    return event  # type: ignore[no-any-return]
+
+
+def decode_failures(data: bytes | str) -> tuple[RowFailure, ...]:
+    """Only the row failures of a stored ChunkApplied."""
+    return _failures_decoder.decode(data).failures
 
 
 def chunk_slot(kind: str, chunk: int | None) -> int | None:

@@ -1,4 +1,7 @@
-"""Loading views: fold the log, reusing a cached view and reading only newer events."""
+"""Loading views: fold the log, reusing a cached view and reading only newer events.
+
+Cached views leave row failures in the log (an import whose 2M rows all failed would otherwise keep
+2M messages in every API process); renderers page them with failures_from_log when asked."""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from collections import OrderedDict
 import sqlalchemy as sa
 
 from events import log
-from events.projections import ImportView, fold_stored
+from events.db import read_tx
+from events.projections import FailureSource, ImportView, fold_stored, without_failures
+from events.types import RowFailure
 
 
 class ViewCache:
@@ -24,10 +29,10 @@ class ViewCache:
         with self._lock:
             cached = self._views.get(ticket)
         base = cached if cached is not None else ImportView(ticket=ticket)
-        newer = log.read(conn, ticket, after=base.seq)
+        newer = log.read(conn, ticket, after=base.seq, failures=False)
         if not newer:
             return cached
-        view = fold_stored(newer, base)
+        view = without_failures(fold_stored(newer, base))
         with self._lock:
             current = self._views.get(ticket)
             if current is None or current.seq < view.seq:
@@ -41,3 +46,13 @@ class ViewCache:
         """Forget every cached view (after an import of a log, say)."""
         with self._lock:
             self._views.clear()
+
+
+def failures_from_log(engine: sa.Engine, ticket: int) -> FailureSource:
+    """Where a cached view's row failures are: each chunk's, read from the log when asked for."""
+
+    def load(chunk: int) -> tuple[RowFailure, ...]:
+        with read_tx(engine) as conn:
+            return log.chunk_failures(conn, ticket, chunk)
+
+    return load

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import Harness, need, postgres_url, redis_url
+from tests.support import Harness, need, need_module, postgres_url, redis_url
 from tests.support.object_store import S3Server
-from tests.support.services import REQUIRE
 
 
 @pytest.fixture
@@ -35,12 +34,7 @@ def pg_schema_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """moto's standalone S3 server, one process for the session (each test makes its own bucket)."""
-    try:
-        import moto.server  # noqa: F401 - the server extra (flask, werkzeug) must be there too
-    except ImportError as exc:
-        if REQUIRE:
-            pytest.fail(f"moto[server] is required (IMPORTER_REQUIRE_SERVICES=1): {exc}")
-        pytest.skip(f"moto[server] is not installed: {exc}")
+    need_module("moto.server")  # the server extra (flask, werkzeug) must be there too
     server = S3Server(tmp_path_factory.mktemp("s3"))
     try:
         yield server

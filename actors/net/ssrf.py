@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import socket
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -10,6 +11,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import msgspec
 
 from actors.net.errors import DownloadError, UnsafeTarget
+
+log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -200,7 +203,9 @@ def resolve_checked(host: str, port: int, allow: AllowList) -> list[str]:
             continue
         if literal:
             raise UnsafeTarget(f"refused: address {ip} is {reason}; {ALLOW_HINT}")
-        raise UnsafeTarget(f"refused: host {name} resolves to {ip} ({reason}); {ALLOW_HINT}")
+        # What an internal name resolves to is the operator's business, not the caller's.
+        log.warning("refused host %s: it resolves to %s (%s)", name, ip, reason)
+        raise UnsafeTarget(f"refused: host {name} resolves to a non-public address; {ALLOW_HINT}")
     return [str(ip) for ip in addresses]
 
 

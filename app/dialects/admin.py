@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid as uuidlib
 from typing import Annotated, Any
 
@@ -28,6 +29,7 @@ from app.dialects.admin_bodies import (
     result_csv,
 )
 from app.errors import BadRequest, NotFound, Unauthorized
+from app.json_body import JSON_BODY_LIMIT, auth_then_json
 from app.reports import source_of
 from app.uploads import receive_form
 from events import batches, catalog
@@ -36,6 +38,8 @@ from events.db import read_tx, write_tx
 from events.log import now
 from events.projections import ImportView
 from events.types import ImportSpec
+
+logger = logging.getLogger("importer.admin")
 
 DIALECT = "admin"
 TYPES = {
@@ -155,7 +159,8 @@ class AdminImports(Controller):
     exception_handlers = {Exception: admin_error}
 
     @post(["/adm/import/batch", "/admin/importBatches"], status_code=200, summary="Create an import batch",
-          responses=error_responses(400, 401))
+          responses=error_responses(400, 401), before_request=auth_then_json(admin_tenant),
+          request_max_body_size=JSON_BODY_LIMIT)
     async def create_batch(
         self,
         request: Request[Any, Any, Any],
@@ -249,7 +254,8 @@ class AdminImports(Controller):
         number = _int(_query(request, "page"), "page", 1, 1, None)
         size = _int(_query(request, "pageSize"), "pageSize", _PAGE_SIZE, 1, rt.settings.results_page_max)
         batch, view = await in_thread(_find_batch, rt, tenant_row, _query(request, "batchId"))
-        return await in_thread(render_entries, batch.id, batch.type, view, number, size)
+        failures = rt.failures(view.ticket) if view is not None else None
+        return await in_thread(render_entries, batch.id, batch.type, view, number, size, failures)
 
     @get(["/adm/import/result", "/admin/importBatches/result"], summary="Download the result file (CSV)",
          responses={200: ResponseSpec(str, description="CSV: the input rows plus ImportStatus and ImportError",
@@ -271,7 +277,7 @@ class AdminImports(Controller):
             raise NotFound(f"Batch {batch.id}'s uploaded file was removed after the retention period.")
         source = await in_thread(source_of, rt, view)  # object storage: a streamed local copy, given back after
         return Stream(
-            result_csv(view, source.rows()),
+            result_csv(view, source.rows(), rt.failures(view.ticket)),
             media_type="text/csv",  # the framework adds "; charset=utf-8" to text types itself
             headers={"Content-Disposition": f'attachment; filename="import-result-{batch.id}.csv"'},
         )

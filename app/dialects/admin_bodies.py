@@ -15,7 +15,7 @@ from actors.readers import BadRow
 from app.dialects.shared import error_specs
 from app.errors import classify
 from app.reports import SourceRow, csv_stream, escape_cell, fit, until_unreadable, with_results
-from events.projections import ImportView, RowResult, iter_results
+from events.projections import FailureSource, ImportView, RowResult, iter_results
 from events.types import OUTCOME_NAMES
 
 ENTRY_STATUS = {code: name.capitalize() for code, name in OUTCOME_NAMES.items()}
@@ -99,11 +99,12 @@ def error_responses(*codes: int) -> dict[int, ResponseSpec]:
 
 
 def render_entries(
-    batch_id: str, type_name: str, view: ImportView | None, page: int, page_size: int
+    batch_id: str, type_name: str, view: ImportView | None, page: int, page_size: int,
+    failures: FailureSource | None = None,
 ) -> AdminImportEntries:
     """One page of a batch's entries (no view yet: the batch awaits its file)."""
     total = view.rows_seen if view is not None else 0
-    rows = page_results(view, (page - 1) * page_size, page_size) if view is not None else []
+    rows = page_results(view, (page - 1) * page_size, page_size, failures) if view is not None else []
     return AdminImportEntries(
         success=True,
         code=200,
@@ -127,21 +128,21 @@ def render_entries(
     )
 
 
-def page_results(view: ImportView, offset: int, limit: int) -> list[RowResult]:
+def page_results(view: ImportView, offset: int, limit: int, failures: FailureSource | None = None) -> list[RowResult]:
     """Rows offset..offset+limit, skipping whole chunks before the page instead of expanding them."""
     kept = [c for c in view.outcomes if c.first + sum(n for _, n in c.runs) > offset]
     if not kept:
         return []
     start = max(0, offset - kept[0].first)
-    return list(islice(iter_results(replace(view, outcomes=tuple(kept))), start, start + limit))
+    return list(islice(iter_results(replace(view, outcomes=tuple(kept)), None, failures), start, start + limit))
 
 
-def result_csv(view: ImportView, rows: Iterator[SourceRow]) -> Iterator[bytes]:
+def result_csv(view: ImportView, rows: Iterator[SourceRow], failures: FailureSource | None = None) -> Iterator[bytes]:
     """The input rows with ImportStatus and ImportError columns, as UTF-8 CSV, a few rows at a time."""
-    return csv_stream(_result_lines(view, rows))
+    return csv_stream(_result_lines(view, rows, failures))
 
 
-def _result_lines(view: ImportView, rows: Iterator[SourceRow]) -> Iterator[list[str]]:
+def _result_lines(view: ImportView, rows: Iterator[SourceRow], failures: FailureSource | None) -> Iterator[list[str]]:
     rows = until_unreadable(rows)
     first = next(rows, None)
     if first is None:
@@ -150,7 +151,7 @@ def _result_lines(view: ImportView, rows: Iterator[SourceRow]) -> Iterator[list[
     header = [] if isinstance(first, BadRow) else list(first[1])
     width = len(header)
     yield [escape_cell(c) for c in header] + list(RESULT_COLUMNS)
-    for _, item, result in with_results(rows, iter_results(view)):
+    for _, item, result in with_results(rows, iter_results(view, None, failures)):
         status, error = _row_status(view, result)
         if isinstance(item, BadRow):
             cells: list[str | None] = []

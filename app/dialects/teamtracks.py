@@ -141,7 +141,7 @@ class TeamTracksImports(Controller):
             _, view = await in_thread(service.find_ticket_by_uuid, runtime(request), tenant_row, job, DIALECT)
         except NotFound:
             raise NotFound(f"Job {jobId!r} does not exist.") from None
-        return Stream(render_job(view), media_type="application/json")
+        return Stream(render_job(view, runtime(request).failures(view.ticket)), media_type="application/json")
 
 
 ROUTES: list[Any] = [TeamTracksImports]

@@ -8,7 +8,7 @@ import msgspec
 
 from app.dialects.shared import epoch_ms
 from app.dialects.streaming import joined
-from events.projections import ImportView, iter_results
+from events.projections import FailureSource, ImportView, iter_results
 from events.records import record_uuid
 
 _encode = msgspec.json.Encoder().encode
@@ -62,8 +62,9 @@ def job_head(view: ImportView) -> TeamTracksJobStatus:
     )
 
 
-def render_job(view: ImportView) -> Iterator[bytes]:
-    """The job status JSON in pieces: ids and errors are streamed, never held as one list."""
+def render_job(view: ImportView, failures: FailureSource | None = None) -> Iterator[bytes]:
+    """The job status JSON in pieces: ids and errors are streamed, never held as one list (errors
+    are read from the log, a chunk at a time)."""
     head = _encode(job_head(view))
     if not view.terminal:
         yield head
@@ -73,7 +74,7 @@ def render_job(view: ImportView) -> Iterator[bytes]:
     yield b'],"errors":['
     errors: Iterator[bytes] = (
         _encode(TeamTracksJobError(r.line or 0, r.error or "row failed"))
-        for r in iter_results(view, frozenset({"f"}))
+        for r in iter_results(view, frozenset({"f"}), failures)
     )
     if view.state not in ("completed", "reverted") and view.reason:
         whole = _encode(TeamTracksJobError(0, view.reason))

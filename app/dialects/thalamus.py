@@ -18,6 +18,7 @@ from app.concurrency import in_thread
 from app.dialects.shared import error_specs
 from app.dialects.thalamus_bodies import ImportFile, ThalamusErrors, errors_body, render_import
 from app.errors import ApiError, classify, validation_text
+from app.names import display_name_problem
 from app.uploads import receive_form
 from events.catalog import TenantRow, TicketRow
 from events.db import read_tx
@@ -172,6 +173,8 @@ def _name(query: str | None, request: Request[Any, Any, Any], fields: dict[str, 
         raise _refuse("name", "NameRequired", "give the import a name")
     if len(name) > MAX_NAME:
         raise _refuse("name", "NameTooLong", f"a name has at most {MAX_NAME} characters")
+    if (problem := display_name_problem(name)) is not None:
+        raise _refuse("name", "InvalidName", problem)
     return name
 
 
@@ -254,7 +257,7 @@ class ThalamusImports(Controller):
         if not created:
             raise ThalamusError(400, dict(DUPLICATED_NAME))
         row, view = await in_thread(service.find_ticket, rt, caller.tenant, ticket)
-        return render_import(view, row)
+        return render_import(view, row, rt.failures(ticket))
 
     @get(
         "/status/{id:str}",
@@ -264,8 +267,9 @@ class ThalamusImports(Controller):
     )
     def status(self, request: Request[Any, Any, Any], caller: Caller, id: str) -> ImportFile:  # noqa: A002
         """The ImportFile as it now stands."""
-        row, view = _find(runtime(request), caller, id)
-        return render_import(view, row)
+        rt = runtime(request)
+        row, view = _find(rt, caller, id)
+        return render_import(view, row, rt.failures(row.id))
 
     @get(
         "/status",
@@ -299,7 +303,7 @@ class ThalamusImports(Controller):
         rt = runtime(request)
         row, _ = _find(rt, caller, id)
         view = service.cancel_import(rt, caller.tenant, row.id)
-        return render_import(view, row)
+        return render_import(view, row, rt.failures(row.id))
 
 
 ROUTES: list[Any] = [ThalamusImports]

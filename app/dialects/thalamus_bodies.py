@@ -8,7 +8,7 @@ import msgspec
 
 from app.dialects.shared import epoch_ms
 from events.catalog import TicketRow
-from events.projections import ImportView, iter_results
+from events.projections import FailureSource, ImportView, iter_results
 
 MAX_LISTED_ERRORS = 100  # row errors spelled out in analysisResultJson; the rest are counted
 
@@ -107,13 +107,13 @@ def _percentage(view: ImportView) -> int:
     return view.percentage
 
 
-def _analysis(view: ImportView) -> tuple[str | None, str | None]:
+def _analysis(view: ImportView, failures: FailureSource | None) -> tuple[str | None, str | None]:
     """Why the import ended badly, and its first row errors: null when there is nothing to say."""
     if not view.failed and view.state not in ("failed", "canceled"):
         return None, None
     errors = [
         {"row": r.line or 0, "index": r.index, "message": r.error or "row failed"}
-        for r in islice(iter_results(view, frozenset({"f"})), MAX_LISTED_ERRORS)
+        for r in islice(iter_results(view, frozenset({"f"}), failures), MAX_LISTED_ERRORS)
     ]
     summary = (
         view.reason
@@ -129,8 +129,9 @@ def _analysis(view: ImportView) -> tuple[str | None, str | None]:
     return summary, msgspec.json.encode(doc).decode()
 
 
-def render_import(view: ImportView, ticket: TicketRow) -> ImportFile:
-    """The ImportFile document for a ticket, from its view (and the tenant id of its row)."""
+def render_import(view: ImportView, ticket: TicketRow, failures: FailureSource | None = None) -> ImportFile:
+    """The ImportFile document for a ticket, from its view (and the tenant id of its row); `failures`
+    reads a cached view's row failures from the log."""
     spec = view.spec
     assert spec is not None
     state = thalamus_state(view)
@@ -139,7 +140,7 @@ def render_import(view: ImportView, ticket: TicketRow) -> ImportFile:
     touchpoint_id = int(touchpoint) if touchpoint.isdigit() else None
     parsed_at = next((m.at for m in view.milestones if m.kind == "parsed"), view.requested_at)
     rolled_back = any(m.kind == "rolled_back" and m.rows for m in view.milestones)
-    analysis, analysis_json = _analysis(view)
+    analysis, analysis_json = _analysis(view, failures)
     file = view.file
     return ImportFile(
         id=view.ticket,

@@ -28,6 +28,7 @@ from app.dialects.yesmail_bodies import (
     ticket_json,
 )
 from app.errors import BadRequest, NotFound, Unauthorized, classify, validation_text
+from app.json_body import JSON_BODY_LIMIT, auth_then_json
 from app.spec import parse_mappings, parse_separator, parse_threshold
 from app.urls import prepare_callback, prepare_source
 from events.catalog import TenantRow, TicketRow
@@ -74,15 +75,15 @@ def _authenticate(request: Request[Any, Any, Any]) -> TenantRow:
     return tenant
 
 
-async def authenticate_first(request: Request[Any, Any, Any]) -> None:
+def _authenticate_first(request: Request[Any, Any, Any]) -> None:
     """Check the credentials before anything reads the body: 401 wins over a malformed payload."""
-    request.state[_STATE_KEY] = await in_thread(_authenticate, request)
+    request.state[_STATE_KEY] = _authenticate(request)
 
 
 def yesmail_tenant(
     request: Request[Any, Any, Any], api_user: ApiUser = None, api_key: ApiKey = None
 ) -> TenantRow:
-    """Api-User + Api-Key headers (declared here for the schema; checked by authenticate_first)."""
+    """Api-User + Api-Key headers (declared here for the schema; checked first by _authenticate_first)."""
     tenant = request.state.get(_STATE_KEY)
     return tenant if isinstance(tenant, TenantRow) else _authenticate(request)
 
@@ -138,7 +139,8 @@ class YesmailApi(Controller):
         status_code=202,
         summary="Import records into a dataset from a file at a URL",
         responses=_errors(400, 401, 404, 413),
-        before_request=authenticate_first,
+        before_request=auth_then_json(_authenticate_first),
+        request_max_body_size=JSON_BODY_LIMIT,
     )
     async def file_import(
         self,
@@ -224,7 +226,7 @@ class YesmailApi(Controller):
     ) -> Stream:  # noqa: A002
         """Counts, then completed, failed and ignored records by index (streamed)."""
         _, view = await in_thread(_find, request, tenant, id)
-        return Stream(render_results(view), media_type="application/json")
+        return Stream(render_results(view, runtime(request).failures(view.ticket)), media_type="application/json")
 
     @get(
         "/reference-data/{dataset:str}",

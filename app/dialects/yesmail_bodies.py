@@ -10,7 +10,7 @@ import msgspec
 from app.dialects.streaming import joined
 from events.catalog import DatasetRow
 from events.decisions import threshold_label
-from events.projections import ImportView, Milestone, iter_results
+from events.projections import FailureSource, ImportView, Milestone, iter_results
 
 _encode = msgspec.json.Encoder().encode
 
@@ -229,8 +229,9 @@ def render_counts(view: ImportView) -> YesmailCounts:
     )
 
 
-def render_results(view: ImportView) -> Iterator[bytes]:
-    """The async results JSON in pieces: entries are streamed, never held as one list."""
+def render_results(view: ImportView, failures: FailureSource | None = None) -> Iterator[bytes]:
+    """The async results JSON in pieces: entries are streamed, never held as one list (failed
+    entries' messages are read from the log, a chunk at a time)."""
     head = _encode(
         {"id": str(view.ticket), "lastUpdate": iso(view.updated_at), "counts": render_counts(view)}
     )
@@ -245,7 +246,7 @@ def render_results(view: ImportView) -> Iterator[bytes]:
         _encode(
             YesmailFailed(r.index, iso(r.at), YesmailRowError(400, r.error or "Invalid record."))
         )
-        for r in iter_results(view, frozenset({"f"}))
+        for r in iter_results(view, frozenset({"f"}), failures)
     )
     yield b'],"ignored":['
     yield from joined(

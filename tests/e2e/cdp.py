@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -14,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import websocket
+
+from tests.support import unavailable
 
 
 def chromium_path() -> str | None:
@@ -27,10 +27,7 @@ def need_chromium() -> str:
     """The browser's path; skip (fail when IMPORTER_REQUIRE_SERVICES=1) without one."""
     path = chromium_path()
     if path is None:
-        message = "chromium is not installed (`make chromium` installs Debian's package)"
-        if os.environ.get("IMPORTER_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("chromium is not installed (`make chromium` installs Debian's package)")
     return path
 
 

@@ -10,29 +10,39 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import sqlalchemy as sa
 
 from actors import apply_chunk, parse_file
 from actors.pipeline import give_up
 from actors.runtime import Runtime
 from app.wiring import make_runtime
+from events import catalog
 from events import log as event_log
-from events.db import make_engine
+from events.datasets import parse_schema
+from events.db import make_engine, read_tx, write_tx
 from events.flow import PARSE, WEBHOOK, Step
-from events.log import StaleSeq
+from events.log import StaleSeq, now
+from events.tables import tickets
 from tests.support import (
+    CONTACTS_SCHEMA,
     Scaled,
     check_exactly_once,
     check_log,
+    contacts,
     on_private_redis,
     receiver,
     requeue_unacked,
+    serving_importer,
+    serving_site,
     settled,
     staged_count,
     ticket_records,
     types_of,
     wait_drained,
     wait_for,
+    write_csv,
 )
 
 ROWS = 2000  # 10 chunks of 200
@@ -292,17 +302,61 @@ def test_a_late_duplicate_of_a_failed_step_leaves_the_callback_alone(tmp_path: P
         cluster.close()
 
 
-def test_an_upload_accepted_while_redis_is_down_is_not_an_error_and_completes_later(pg_schema_url: str, tmp_path: Path) -> None:
-    """The outbox gap at the front door: the ticket and its events commit, the enqueue fails.
-    The caller gets its ticket (a 5xx would invite a duplicate submission); a worker starting
-    once Redis is back re-drives it from the log."""
-    with on_private_redis(tmp_path, pg_schema_url) as (redis, cluster):
+def test_while_redis_is_down_a_served_api_answers_every_door_without_a_5xx(pg_schema_url: str, tmp_path: Path) -> None:
+    """The outbox gap at the front door, over HTTP: a real `importer serve` (scaled: PostgreSQL +
+    Redis) with its Redis killed. Every door accepts its submission (a 5xx would invite a duplicate),
+    reads and /metrics answer, /ready says 503 naming the broker; once Redis is back a worker
+    finishes every accepted import, each row once."""
+    rows = contacts(ROWS)
+    data = write_csv(tmp_path / "c.csv", rows).read_bytes()
+    with on_private_redis(tmp_path, pg_schema_url) as (redis, cluster), serving_site() as site, \
+            serving_importer(cluster.env(), tmp_path / "serve.log") as (url, _), httpx.Client(base_url=url, timeout=30) as client:
+        site.files["c.csv"] = data
+        with write_tx(cluster.rt.engine) as conn:
+            for name in ("by_url", "yesmail", "partner_sales", "rma", "transactions"):
+                catalog.put_dataset(conn, cluster.tenant.id, name, parse_schema(CONTACTS_SCHEMA), now())
+        c = cluster.creds
+        native = {"Authorization": f"Bearer {c['native']['token']}"}
+        admin = {"Authorization": f"Bearer {c['admin']['bearer_token']}"}
+        tt = {"tenant": c["teamtracks"]["tenant"], "Ocp-Apim-Subscription-Key": c["teamtracks"]["subscription_key"],
+              "Authorization": f"Bearer {c['teamtracks']['bearer_token']}"}
+        th = f"touchpoint={c['thalamus']['touchpoint']}&token={c['thalamus']['token']}"
+        batch = client.post("/api/adm/import/batch", json={"Type": "Transactions"}, headers=admin).json()["batchId"]
         redis.kill()
-        ticket, rows = cluster.submit(ROWS)  # must not raise
-        assert types_of(cluster.rt, ticket) == ["import_requested", "file_stored"]
+        upload = {"files": {"file": ("c.csv", data, "text/csv")}}
+        answers = {
+            "native": client.post("/imports", data={"dataset": "contacts"}, headers=native, **upload),
+            "native url": client.post("/imports", json={"dataset": "by_url", "uri": site.url("/files/c.csv")}, headers=native),
+            "yesmail": client.post("/v2/reference-data/yesmail/records/file-import", json={"source": {"uri": site.url("/files/c.csv"), "headers": True}},
+                                   headers={"Api-User": c["yesmail"]["api_user"], "Api-Key": c["yesmail"]["api_key"]}),
+            "thalamus": client.post(f"/api/v4/import/file?name=down&type=25011&{th}", **upload),
+            "teamtracks": client.post("/objectimport/rma", headers=tt, **upload),
+            "admin": client.post(f"/api/adm/import/file?batchId={batch}", headers=admin, **upload),
+        }
+        refused = {door: (r.status_code, r.text[:300]) for door, r in answers.items() if not 200 <= r.status_code < 300}
+        assert not refused, refused
+        ticket = int(answers["native"].json()["id"])
+        reads = {
+            "status": client.get(f"/imports/{ticket}", headers=native),
+            "results": client.get(f"/imports/{ticket}/results", headers=native),
+            "metrics": client.get("/metrics"),
+            "health": client.get("/health"),
+        }
+        assert {k: r.status_code for k, r in reads.items()} == dict.fromkeys(reads, 200), {k: r.text[:300] for k, r in reads.items()}
+        assert reads["status"].json()["state"] == "accepted"
+        assert "importer_broker_up 0.0" in reads["metrics"].text
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and ready.json()["checks"]["broker"].startswith("error"), ready.text
         redis.start()
+        assert client.get("/ready").status_code == 200
         worker = cluster.worker()
-        wait_for(cluster.rt, ticket, lambda v: v.terminal, "the import to finish", alive=worker.problem)
+        with read_tx(cluster.rt.engine) as conn:
+            accepted = [int(t) for t in conn.execute(sa.select(tickets.c.id)).scalars()]
+        assert len(accepted) == len(answers), accepted
+        for each in accepted:  # each door wrote its own dataset
+            wait_for(cluster.rt, each, lambda v: v.terminal, f"ticket {each} to finish", timeout=120, alive=worker.problem)
+            view = check_log(cluster.rt, each)
+            assert (view.state, view.processed, view.created, view.unchanged) == ("completed", ROWS, ROWS, 0), view
         check_exactly_once(cluster.rt, ticket, rows)
 
 

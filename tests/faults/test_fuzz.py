@@ -1,24 +1,33 @@
-"""Fuzzing with a small budget: schemathesis against /schema (no 5xx; answers match the schema),
-and Hypothesis feeding arbitrary bytes through the upload, the readers and the pipeline."""
+"""Fuzzing with a small budget: schemathesis against /schema (no 5xx; answers match the schema; every
+4xx is its door's error shape), a fixed sweep of extreme integers, long strings and deep JSON over
+every operation, and Hypothesis feeding arbitrary bytes through the upload, the readers and the pipeline."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support import Harness, contacts, write_csv
+from tests.support import (
+    CONTACTS_SCHEMA,
+    ErrorShapes,
+    Harness,
+    contacts,
+    door_of,
+    need_module,
+    write_csv,
+)
 
-if os.environ.get("IMPORTER_REQUIRE_SERVICES") == "1":
-    import schemathesis  # CI: part of the test extras, so never skipped there
-else:
-    schemathesis = pytest.importorskip("schemathesis")
+schemathesis = need_module("schemathesis")  # part of the test extras: CI fails rather than skip without it
 
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
@@ -27,7 +36,6 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 
 DATASETS = ("contacts", "partner_sales", "rma", "transactions")
-NATIVE = ("/imports", "/datasets")
 
 
 class Api:
@@ -43,9 +51,15 @@ class Api:
             h.dataset("fuzz", name)
         with write_tx(h.rt.engine) as conn:
             self.operator = issue_operator_token(conn)
-        resp = h.upload(self.creds["native"]["token"], write_csv(tmp / "c.csv", contacts(20)), dataset="contacts")
+        self.csv = write_csv(tmp / "c.csv", contacts(20))
+        resp = h.upload(self.creds["native"]["token"], self.csv, dataset="contacts")
         assert resp.status_code == 202
-        h.wait(resp.json()["id"])
+        self.ticket = int(resp.json()["id"])
+        h.wait(self.ticket)
+        batch = h.client.post("/api/adm/import/batch", json={"Type": "Transactions"}, headers=self.auth("/api/adm/")).json()
+        self.batch = batch["batchId"]
+        self.openapi = h.client.get("/schema/openapi.json").json()
+        self.shapes = ErrorShapes(self.openapi)
 
     def auth(self, path: str) -> dict[str, str]:
         """Valid credentials for the front door `path` belongs to (fuzzing behind the login)."""
@@ -91,10 +105,10 @@ def test_no_request_gets_a_5xx_and_every_answer_matches_the_schema(api: Api) -> 
         def run(case: Any) -> None:
             case.headers = {**(case.headers or {}), **api.auth(case.path)}
             response = case.call()
-            if case.path.startswith(NATIVE) and 400 <= response.status_code < 500:
-                # The native contract, beyond what the documented schema can say: a non-empty sentence.
-                error = response.json()["error"]
-                assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"]
+            if 400 <= response.status_code < 500:
+                # Whatever the operation documents: the error is its door's own shape.
+                problems = api.shapes.problems(case.path, response.status_code, response.text)
+                assert not problems, (response.status_code, problems, response.text[:300])
             case.validate_response(response, checks=checks)
 
         try:
@@ -131,6 +145,94 @@ def test_native_error_responses_match_the_schema(api: Api) -> None:
         documented = schema["components"]["schemas"][documented["$ref"].rsplit("/", 1)[-1]]
     answer = api.h.client.put("/datasets/x", json={}, headers=api.auth("/datasets")).json()
     assert set(documented.get("required", [])) <= set(answer)
+
+
+# ---------------------------------------------------------------- a fixed sweep of extreme values
+
+HUGE = (2**63, -(2**63) - 1, 10**30, -1)  # past int64 both ways, past any id, negative
+LONG = ("x" * 10_000, "9" * 400)  # a long word, and a number no integer type holds
+DEEP = ("[" * 40 + "]" * 40, '{"a":' * 20_000 + "1" + "}" * 20_000)  # past the 32-level bound; 40 KB, under the 64 KB cap
+FORM_FIELDS = ("dataset", "name", "type", "mode", "threshold", "errorThreshold", "callback_url", "mapping", "key", "headers")
+
+
+def _baseline(api: Api, method: str, path: str) -> tuple[dict[str, str], dict[str, str], Any]:
+    """Valid path and query values for an operation, and a valid JSON body when it takes one."""
+    values = {"ticket": str(api.ticket), "name": "swept" if method == "put" else "contacts", "dataset": "contacts",
+              "id": str(api.ticket), "trackId": "rma", "jobId": str(uuid.uuid4()), "dialect": "native"}
+    query = {"BatchId": api.batch, "Type": "Transactions"} if door_of(path) == "admin" else {}
+    if path.startswith("/api/v4/import/file"):
+        query = {"name": "swept", "type": "25011"}
+    body: Any = None
+    if method == "put":
+        body = CONTACTS_SCHEMA
+    elif path.endswith("/file-import"):
+        body = {"source": {"uri": "http://127.0.0.1:9/a.csv"}, "errorThreshold": 1, "importType": "update"}
+    elif path.endswith(("/import/batch", "/importBatches")):
+        body = {"Type": "Transactions", "CompanyId": str(uuid.uuid4()), "CompanyProjectId": str(uuid.uuid4())}
+    return values, query, body
+
+
+def _sweep(api: Api, method: str, path: str, operation: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Requests that put one extreme value where a valid one goes: each path, query and header
+    parameter, each top-level body field, the whole body, and (for uploads) every form field."""
+    values, query, body = _baseline(api, method, path)
+    auth = api.auth(path)
+    scalars: tuple[Any, ...] = (*HUGE, *LONG)
+    requests: list[tuple[str, dict[str, Any]]] = []
+
+    def add(what: str, path_values: dict[str, str] = values, params: dict[str, str] = query,
+            headers: dict[str, str] = auth, **kw: Any) -> None:
+        url = path.format(**{k: quote(v, safe="") for k, v in path_values.items()})
+        if body is not None and "content" not in kw and "json_body" not in kw:
+            kw["content"] = json.dumps(body)
+        if "json_body" in kw:
+            kw["content"] = json.dumps(kw.pop("json_body"))
+        if "content" in kw:
+            headers = {**headers, "Content-Type": "application/json"}
+        requests.append((what, {"method": method.upper(), "url": url, "params": params, "headers": headers, **kw}))
+
+    for param in operation.get("parameters", []):
+        where, name = param["in"], param["name"]
+        for value in scalars:
+            text = str(value)
+            if where == "path":
+                add(f"path {name}={text[:20]}", path_values={**values, name: text})
+            elif where == "query":
+                add(f"query {name}={text[:20]}", params={**query, name: text})
+            elif where == "header":
+                add(f"header {name}={text[:20]}", headers={**auth, name: text})
+    if method in ("post", "put"):
+        for value in (*scalars, 10**400, "y" * 100_000):
+            add(f"body {str(value)[:20]}", json_body=value)
+            for field in body or ():
+                add(f"body field {field}={str(value)[:20]}", json_body={**body, field: value})
+        for deep in DEEP:
+            add(f"body {len(deep)} bytes deep", content=deep)
+        if body is None:  # an upload route: a file, and every form field a door reads set to the extreme value
+            for value in scalars:
+                add(f"form fields={str(value)[:20]}", data={f: str(value) for f in FORM_FIELDS},
+                    files={"file": ("swept.csv", api.csv.read_bytes(), "text/csv")})
+    return requests
+
+
+def test_extreme_integers_long_strings_and_deep_json_on_every_operation_get_no_5xx(api: Api) -> None:
+    """Each operation of /schema with one value at a time made extreme: never a 5xx, and every
+    4xx is its door's own error shape (native: the documented NativeError, each dialect its own)."""
+    failures: list[str] = []
+    sent = 0
+    for path, operations in api.openapi["paths"].items():
+        if path in ("/metrics",):
+            continue
+        for method, operation in operations.items():
+            for what, request in _sweep(api, method, path, operation):
+                resp = api.h.client.request(**request)
+                sent += 1
+                if resp.status_code >= 500:
+                    failures.append(f"{method.upper()} {path} {what}: {resp.status_code} {resp.text[:200]}")
+                elif resp.status_code >= 400 and (problems := api.shapes.problems(path, resp.status_code, resp.text)):
+                    failures.append(f"{method.upper()} {path} {what}: {resp.status_code} {problems} {resp.text[:200]}")
+    assert not failures, f"{len(failures)} of {sent}:\n" + "\n".join(failures[:40])
+    assert sent >= 700, sent
 
 
 # ---------------------------------------------------------------- arbitrary files through the pipeline

@@ -26,14 +26,16 @@ from events import catalog
 from events.db import read_tx, write_tx
 from events.tables import UtcDateTime, credentials, tenants
 from events.types import ImportSpec
-from tests.support import Harness, contacts, write_csv
+from tests.support import CONTACTS_SCHEMA, ErrorShapes, Harness, contacts, door_of, write_csv
 
 PUBLIC = {"/health", "/ready", "/metrics", "/schema-assets/{name:str}", "/", "/ui", "/ui/imports/{ticket:int}", "/ui/static/{name:str}"}  # no tenant data; everything else needs a credential
-DATASETS = ("contacts", "a_only", "partner_sales", "rma", "transactions")
+DATASETS = ("contacts", "a_only", "partner_sales", "rma", "transactions")  # tenant B has only contacts
+OTHER_SCHEMA = {"fields": [{"name": "sku", "type": "string", "required": True}], "key": ["sku"]}
 
 
 class World:
-    """Tenant A with one import in every dialect, tenant B with the same datasets but A's only one."""
+    """Tenant A with one import in every dialect and a dataset for each; tenant B with contacts only,
+    so a valid request of B's naming A's dataset, import type or track meets the ownership check."""
 
     def __init__(self, h: Harness, tmp: Path) -> None:
         self.h = h
@@ -41,11 +43,11 @@ class World:
         self.b = h.tenant("tenant-b")
         for name in DATASETS:
             h.dataset("tenant-a", name)
-            if name != "a_only":
-                h.dataset("tenant-b", name)
+        h.dataset("tenant-b", "contacts")
         with write_tx(h.rt.engine) as conn:
             self.operator = issue_operator_token(conn)
         path = write_csv(tmp / "a.csv", contacts(3))
+        self.csv = path.read_bytes()
         native = h.upload(self.a["native"]["token"], path, dataset="a_only").json()
         self.native, self.native_uuid = native["id"], native["uuid"]
         ym = self.a["yesmail"]
@@ -78,25 +80,47 @@ class World:
         return {"tenant": t["tenant"], "Ocp-Apim-Subscription-Key": bad if wrong else t["subscription_key"],
                 "Authorization": f"Bearer {bad if wrong else t['bearer_token']}"}
 
-    def fill(self, path: str) -> str:
-        """A concrete URL naming tenant A's resources."""
+    def body(self, method: str, path: str, schema: dict[str, Any]) -> dict[str, Any]:
+        """What a request to this route needs to pass validation (its JSON or file, and its query)."""
+        upload = {"files": {"file": ("a.csv", self.csv, "text/csv")}}
+        if method == "PUT":
+            return {"json": schema}
+        if path == "/imports":
+            return {"data": {"dataset": "a_only"}, **upload}
+        if path.endswith("/file-import"):
+            return {"json": {"source": {"uri": "http://127.0.0.1:9/a.csv"}}}
+        if path == "/api/v4/import/status":  # the id by query (also /status/{id})
+            return {"params": {"id": str(self.thalamus)}}
+        if path == "/api/v4/import/file":
+            return {"params": {"name": "walked", "type": "25011"}, **upload}  # World made "a"
+        if path.endswith(("/import/batch", "/importBatches")):
+            return {"json": {"Type": "Transactions"}}
+        if path.startswith("/objectimport/") or (path.startswith("/api/adm") and path.endswith("/file")):
+            return upload
+        return {}
+
+    def fill(self, path: str, fresh: bool = False) -> str:
+        """A concrete URL naming tenant A's resources (fresh: an admin upload goes to a new batch of A's)."""
         values = {"ticket": self.native, "name": "a_only", "dataset": "a_only", "trackId": "rma", "jobId": self.job, "dialect": "native"}
         if path.startswith("/v2/"):
             values["id"] = self.yesmail
         elif path.startswith("/api/v4/"):
             values["id"] = self.thalamus
         url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m[1]]), path)
-        return url + (f"?BatchId={self.batch}" if path.startswith("/api/adm") or path.startswith("/api/admin") else "")
+        if not path.startswith("/api/adm"):
+            return url
+        batch = self.batch
+        if fresh and path.endswith("/file"):
+            made = self.h.client.post("/api/adm/import/batch", json={"Type": "Transactions"}, headers=self.creds("admin", self.a))
+            batch = made.json()["batchId"]
+        return f"{url}?BatchId={batch}"
 
 
 def dialect_of(path: str) -> str:
     """Whose credentials a route takes; a route nobody classified fails the walk."""
-    for prefix, dialect in (("/imports", "native"), ("/datasets", "native"), ("/ops/", "ops"), ("/v2/", "yesmail"),
-                            ("/api/v4/", "thalamus"), ("/objectimport/", "teamtracks"), ("/job/", "teamtracks"),
-                            ("/api/adm/", "admin"), ("/api/admin/", "admin")):
-        if path.startswith(prefix):
-            return dialect
-    raise AssertionError(f"route {path} is not classified: decide which credential protects it")
+    door = door_of(path)
+    assert door is not None, f"route {path} is not classified: decide which credential protects it"
+    return door
 
 
 @pytest.fixture(scope="module")
@@ -153,22 +177,58 @@ def test_every_route_refuses_missing_wrong_and_cross_dialect_credentials(world: 
     assert checked >= 75
 
 
+def _owner_answer(world: World, method: str, path: str, resp: Any) -> str | None:
+    """None when `resp` is the route's "not yours" answer to tenant B; else what is wrong."""
+    dialect = dialect_of(path)
+    if dialect == "ops":
+        expected, marker = 401, "operator token"  # no tenant owns the ops routes: a tenant's token is no operator's
+    elif path == "/api/v4/import/file":
+        expected, marker = 400, "ImportTypeNotEnabled"  # Thalamus' answer for a type this tenant has no dataset for
+    elif path.endswith(("/import/batch", "/importBatches")):
+        expected, marker = 400, "dataset 'transactions' does not exist"  # the admin API refuses with 400
+    else:
+        expected, marker = 404, {"native": "unknown_", "yesmail": "does not exist", "thalamus": "ImportNotFound",
+                                 "teamtracks": "does not exist", "admin": "No import batch exists"}[dialect]
+    if resp.status_code != expected or marker not in resp.text:
+        return f"{method} {path}: {resp.status_code} {resp.text[:300]} (expected {expected} naming {marker!r})"
+    return None
+
+
 def test_another_tenants_credentials_see_none_of_tenant_a(world: World) -> None:
+    """Tenant B sends each route a body that passes validation (the same one tenant A's own
+    credentials get a 2xx or a state conflict with), so what answers is the ownership check."""
     h = world.h
-    for method, path in routes(world):
-        if path in PUBLIC:
-            continue
+    walk = [(m, p) for m, p in routes(world) if p not in PUBLIC]
+    walk.sort(key=lambda mp: mp == ("PUT", "/datasets/{name:str}"))  # B's own a_only would hide A's: last
+    before = h.client.get("/datasets/a_only", headers=world.creds("native", world.a)).json()
+    wrong: list[str] = []
+    for method, path in walk:
         dialect = dialect_of(path)
         url = world.fill(path)
         headers = {"Authorization": f"Bearer {world.b['native']['token']}"} if dialect == "ops" else world.creds(dialect, world.b)
-        resp = h.client.request(method, url, headers=headers)
-        if (method, path) == ("GET", "/imports"):  # B's own list: answered, and without A's imports
-            assert resp.status_code == 200 and resp.json()["items"] == [], resp.text[:300]
-            continue
-        assert not 200 <= resp.status_code < 300, f"{method} {url} as tenant B: {resp.status_code} {resp.text[:300]}"
-        assert resp.status_code in (400, 401, 403, 404, 415), f"{method} {url}: {resp.status_code} {resp.text[:300]}"
+        resp = h.client.request(method, url, headers=headers, **world.body(method, path, OTHER_SCHEMA))
         for secret in (world.native_uuid, world.job, world.a["tenant"]):
             assert secret in url or secret not in resp.text, f"{method} {url} leaked {secret}"
+        if (method, path) == ("GET", "/imports"):  # B's own list: answered, and without A's imports
+            assert resp.status_code == 200 and resp.json()["items"] == [], resp.text[:300]
+        elif (method, path) == ("PUT", "/datasets/{name:str}"):
+            # Names are per tenant: B's PUT makes B's own dataset and leaves A's as it was.
+            assert resp.status_code == 201, resp.text
+            assert h.client.get("/datasets/a_only", headers=world.creds("native", world.a)).json() == before
+            assert h.client.get("/datasets/a_only", headers=world.creds("native", world.b)).json()["records"] == 0
+        elif (problem := _owner_answer(world, method, path, resp)) is not None:
+            wrong.append(problem)
+    assert not wrong, "\n".join(wrong)
+    # The control: the same bodies with A's own credentials pass validation.
+    refused = []
+    for method, path in walk:
+        if dialect_of(path) == "ops":
+            continue
+        resp = h.client.request(method, world.fill(path, fresh=True), headers=world.creds(dialect_of(path), world.a),
+                                **world.body(method, path, CONTACTS_SCHEMA))
+        if not (200 <= resp.status_code < 300 or resp.status_code == 409):
+            refused.append(f"{method} {path}: {resp.status_code} {resp.text[:300]}")
+    assert not refused, "tenant A's own request was refused, so B's answer proves nothing:\n" + "\n".join(refused)
 
 
 def test_credentials_are_stored_hashed_never_in_plain_text(world: World) -> None:
@@ -283,26 +343,33 @@ def _exhaust(h: Harness, creds: dict[str, Any], tmp: Path) -> None:
         assert h.upload(creds["native"]["token"], path, dataset="contacts").status_code == 202
 
 
-def test_every_front_door_is_limited_through_start_import(limited: Harness, tmp_path: Path) -> None:
-    h = limited
+def _doors(h: Harness, tmp: Path) -> dict[str, Any]:
+    """Tenant a with its submissions used up, and one submission through each front door."""
     creds = h.tenant("a")
     for name in ("contacts", "partner_sales", "rma", "transactions"):
         h.dataset("a", name)
-    _exhaust(h, creds, tmp_path)
-    data = write_csv(tmp_path / "d.csv", contacts(2)).read_bytes()
+    _exhaust(h, creds, tmp)
+    data = write_csv(tmp / "d.csv", contacts(2)).read_bytes()
     ym, th = creds["yesmail"], creds["thalamus"]
     admin = World.creds("admin", creds)
     batch = h.client.post("/api/adm/import/batch", json={"Type": "Transactions"}, headers=admin).json()["batchId"]
-    doors = {
+    return {
+        "native": lambda: h.client.post("/imports", data={"dataset": "contacts"}, files={"file": ("a.csv", data)},
+                                        headers=World.creds("native", creds)),
+        "native json": lambda: h.client.post("/imports", json={"dataset": "contacts", "uri": "http://127.0.0.1:9/a.csv"},
+                                             headers=World.creds("native", creds)),
         "yesmail": lambda: h.client.post("/v2/reference-data/contacts/records/file-import", json={"source": {"uri": "http://127.0.0.1:9/a.csv"}},
                                          headers={"Api-User": ym["api_user"], "Api-Key": ym["api_key"]}),
         "thalamus": lambda: h.client.post(f"/api/v4/import/file?name=a&type=25011&touchpoint={th['touchpoint']}&token={th['token']}",
                                           files={"file": ("a.csv", data)}),
         "teamtracks": lambda: h.client.post("/objectimport/rma", files={"file": ("a.csv", data)}, headers=World.creds("teamtracks", creds)),
         "admin": lambda: h.client.post(f"/api/adm/import/file?batchId={batch}", files={"file": ("a.csv", data)}, headers=admin),
-        "native json": lambda: h.client.post("/imports", json={"dataset": "contacts", "uri": "http://127.0.0.1:9/a.csv"},
-                                             headers=World.creds("native", creds)),
     }
+
+
+def test_every_front_door_is_limited_through_start_import(limited: Harness, tmp_path: Path) -> None:
+    h = limited
+    doors = _doors(h, tmp_path)
     with read_tx(h.rt.engine) as conn:
         before = conn.execute(sa.text("SELECT count(*) FROM tickets")).scalar()
     for door, call in doors.items():
@@ -314,14 +381,22 @@ def test_every_front_door_is_limited_through_start_import(limited: Harness, tmp_
         assert conn.execute(sa.text("SELECT count(*) FROM tickets")).scalar() == before
 
 
-def test_dialect_doors_also_send_retry_after(limited: Harness, tmp_path: Path) -> None:
+def test_every_door_sends_retry_after_in_its_own_error_shape(limited: Harness, tmp_path: Path) -> None:
+    """Native and the four dialects: the refusal carries Retry-After, the seconds its sentence
+    names, the same for every door (one window), in the door's documented error shape."""
     h = limited
-    creds = h.tenant("a")
-    h.dataset("a", "rma")
-    h.dataset("a")
-    _exhaust(h, creds, tmp_path)
-    resp = h.client.post("/objectimport/rma", files={"file": ("a.csv", b"email\r\na@x.io\r\n")}, headers=World.creds("teamtracks", creds))
-    assert resp.status_code == 429 and "retry-after" in resp.headers
+    doors = _doors(h, tmp_path)
+    shapes = ErrorShapes(h.client.get("/schema/openapi.json").json())
+    paths = {"native": "/imports", "native json": "/imports", "yesmail": "/v2/", "thalamus": "/api/v4/",
+             "teamtracks": "/objectimport/", "admin": "/api/adm/"}
+    waits = {}
+    for door, call in doors.items():
+        resp = call()
+        assert resp.status_code == (400 if door == "admin" else 429), (door, resp.status_code, resp.text)
+        assert not shapes.problems(paths[door], resp.status_code, resp.text), (door, resp.text)
+        waits[door] = int(resp.headers["retry-after"])
+        assert 1 <= waits[door] <= 60 and f"retry in {waits[door]} s" in resp.text, (door, resp.headers, resp.text)
+    assert max(waits.values()) - min(waits.values()) <= 1, waits  # one window (a second may tick between doors)
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgres"])

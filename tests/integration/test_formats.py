@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from events.projections import iter_results
 from tests.support import Harness, write_csv
 
 ROWS = [["ann@example.com", "Ann", 34], ["bob@example.com", "Bob", 41], ["cy@example.com", "Cy", 29]]
@@ -124,6 +125,6 @@ def test_row_errors_name_the_line_and_the_problem(embedded: Harness, tmp_path: P
     path.write_text("email,name,age\nann@example.com,Ann,34\nbob@example.com,Bob\nnot-an-email,Cy,3\n")
     v = _run(embedded, token, path)
     assert v.state == "completed" and (v.created, v.failed) == (1, 2)
-    failures = [f for c in v.outcomes for f in c.failures]
-    assert failures[0].line == 3 and "2 values" in failures[0].message and "3 columns" in failures[0].message
-    assert failures[1].line == 4 and "email" in failures[1].message
+    failures = [r for r in iter_results(v, frozenset({"f"}), embedded.rt.failures(v.ticket))]
+    assert failures[0].line == 3 and "2 values" in (failures[0].error or "") and "3 columns" in (failures[0].error or "")
+    assert failures[1].line == 4 and "email" in (failures[1].error or "")

@@ -1,6 +1,6 @@
 """Shared test helpers, one room each; import any of them from here (`from tests.support import Harness`).
 
-services   where Redis and PostgreSQL are, and skip-or-fail when one is not
+services   where Redis and PostgreSQL are, and skip-or-fail when one (or a tool, a test dependency) is missing
 harness    Harness: a runtime, a worker and an HTTP client; native_auth and submit for the native API
 waiting    wait_for: the one way to wait (on the ticket's event log, with a timeout)
 checks     what every log must satisfy; the records an import must leave
@@ -9,6 +9,9 @@ handmade   XLSX parts, OLE2 compound files and lying zips made by hand
 servers    free ports, a webhook receiver, a file site; net_servers: the actors.net source and FTP servers
 processes  `importer` commands and `importer serve` in processes of their own
 scaled     a scaled deployment of `importer worker` processes on PostgreSQL + Redis
+doors      which front door a path belongs to; ErrorShapes: each door's error body against its own schema
+schema     upgrade_to: a database at a given migration revision
+watching   Watch: a probe in a thread whose failures reach the test; process-tree RSS and /health samples
 """
 
 from tests.support.checks import (
@@ -21,6 +24,7 @@ from tests.support.checks import (
     ticket_records,
     types_of,
 )
+from tests.support.doors import ErrorShapes, door_of
 from tests.support.files import (
     CONTACTS_SCHEMA,
     contacts,
@@ -53,13 +57,23 @@ from tests.support.scaled import (
     requeue_unacked,
     wait_drained,
 )
+from tests.support.schema import upgrade_to
 from tests.support.servers import Receiver, Site, closed_port, free_port, receiver, serving_site
-from tests.support.services import need, postgres_url, redis_url, service_available
+from tests.support.services import (
+    need,
+    need_module,
+    postgres_url,
+    redis_url,
+    service_available,
+    unavailable,
+)
 from tests.support.sse import sse
 from tests.support.waiting import settled, terminal, wait_for
+from tests.support.watching import ServiceSample, Watch, tree_rss
 
 __all__ = [
     "CONTACTS_SCHEMA",
+    "ErrorShapes",
     "IMPORTER",
     "NS",
     "RANK",
@@ -69,7 +83,9 @@ __all__ = [
     "PrivateRedis",
     "Receiver",
     "Scaled",
+    "ServiceSample",
     "Site",
+    "Watch",
     "WorkerProcess",
     "on_private_redis",
     "check_exactly_once",
@@ -77,6 +93,7 @@ __all__ = [
     "closed_port",
     "compound_file",
     "contacts",
+    "door_of",
     "events_of",
     "expected_record",
     "free_port",
@@ -87,6 +104,7 @@ __all__ = [
     "make_xlsx",
     "native_auth",
     "need",
+    "need_module",
     "pending_messages",
     "postgres_url",
     "receiver",
@@ -106,7 +124,10 @@ __all__ = [
     "terminal",
     "ticket_records",
     "to_shared_strings",
+    "tree_rss",
     "types_of",
+    "unavailable",
+    "upgrade_to",
     "wait_drained",
     "wait_for",
     "write_csv",

@@ -108,6 +108,15 @@ class Harness:
         done = settled if until == "settled" else terminal
         return wait_for(self.rt, ticket, done, f"the ticket to be {until}", timeout)
 
+    def batch_ticket(self, tenant: str, batch: str) -> int:
+        """The ticket of an admin batch's upload."""
+        with read_tx(self.rt.engine) as conn:
+            t = catalog.tenant_by_name(conn, tenant)
+            assert t is not None
+            row = catalog.ticket_by_dedup(conn, t.id, f"batch:{batch}")
+        assert row is not None, f"batch {batch} has no upload"
+        return row.id
+
     def records(self, tenant: str, dataset: str = "contacts") -> dict[str, dict[str, Any]]:
         """A dataset's records by key (read straight from the database)."""
         with read_tx(self.rt.engine) as conn:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
+from types import ModuleType
+from typing import NoReturn
 from urllib.parse import urlparse
 
 import pytest
@@ -32,11 +35,23 @@ def service_available(service: str) -> str | None:
         return str(exc)
 
 
+def unavailable(what: str) -> NoReturn:
+    """Skip a test for something this machine lacks; under IMPORTER_REQUIRE_SERVICES=1 (CI), fail it."""
+    if REQUIRE:
+        pytest.fail(f"{what} (IMPORTER_REQUIRE_SERVICES=1: CI must provide it)")
+    pytest.skip(what)
+
+
 def need(service: str) -> None:
     """Skip (or, in CI, fail) when a service is unreachable."""
     reason = service_available(service)
-    if reason is None:
-        return
-    if REQUIRE:
-        pytest.fail(f"{service} is required (IMPORTER_REQUIRE_SERVICES=1) but unreachable: {reason}")
-    pytest.skip(f"{service} unreachable: {reason}")
+    if reason is not None:
+        unavailable(f"{service} unreachable: {reason}")
+
+
+def need_module(name: str) -> ModuleType:
+    """Import a test dependency, or skip (fail in CI) when it is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        unavailable(f"{name} is not installed: {exc}")

@@ -11,14 +11,12 @@ import pytest
 
 from actors.readers import BadRow, FileInfo, ReaderError, inspect_file
 from actors.readers.xls_reader import read_xls
-from tests.support import (
-    compound_file,
-)
+from tests.support import compound_file, need_module
 from tests.support.files import rows_of, write
 
 
 def test_xls_cells_sheets_and_errors(tmp_path: Path) -> None:
-    xlwt = pytest.importorskip("xlwt")
+    xlwt = need_module("xlwt")
     wb = xlwt.Workbook()
     ws = wb.add_sheet("First")
     date = xlwt.easyxf(num_format_str="yyyy-mm-dd")
@@ -57,7 +55,7 @@ def test_xls_cells_sheets_and_errors(tmp_path: Path) -> None:
 
 def test_xls_calamine_reads_what_xlrd_reads_error_cells_included(tmp_path: Path) -> None:
     """The fast path (calamine + the error-record scan) against xlrd's reading of the same sheet."""
-    xlwt = pytest.importorskip("xlwt")
+    xlwt = need_module("xlwt")
     rng = random.Random(7)
     wb = xlwt.Workbook()
     ws = wb.add_sheet("Data")

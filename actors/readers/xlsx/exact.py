@@ -5,10 +5,11 @@ from __future__ import annotations
 from actors.readers.cells import date_text, iso_text, number_text
 from actors.readers.errors import BadRow
 from actors.readers.sheets import Row
-from actors.readers.xlsx.markup import safe_parser, unescape_ooxml
+from actors.readers.xlsx.markup import MAX_DEPTH, safe_parser, too_deep, unescape_ooxml
 from actors.readers.xlsx.strings import SharedStrings
 
 MAX_COLUMNS = 16384  # Excel's own limit (column XFD)
+_SLICE = 1 << 18  # characters of a row handed to expat at once
 
 
 class CellProblem(Exception):
@@ -46,6 +47,7 @@ class ExactRows:
         self._collect = self._in_is = self._phonetic = False
         self._col = 0
         self._bad: str | None = None
+        self._depth = 0  # counted here, not by markup.bounded: this is the per-element hot path
         self._parser = safe_parser(namespaces=False)
         self._parser.StartElementHandler = self._start
         self._parser.EndElementHandler = self._end
@@ -53,9 +55,14 @@ class ExactRows:
         self._parser.Parse("<sheetData>", False)
 
     def feed(self, xml: str, row_no: int) -> None:
-        """Read complete elements of sheetData: one <row>, as a rule."""
+        """Read complete elements of sheetData: one <row>, as a rule (a huge one in slices, so expat
+        never buffers or encodes it whole: a hostile row is refused within its first slice)."""
         self._row_no = row_no
-        self._parser.Parse(xml, False)
+        if len(xml) <= _SLICE:
+            self._parser.Parse(xml, False)
+            return
+        for at in range(0, len(xml), _SLICE):
+            self._parser.Parse(xml[at : at + _SLICE], False)
 
     def cell_text(self, raw: str, typ: str | None, style: str | None) -> str | None:
         """One cell's value as text; raises CellProblem for error cells and dangling strings."""
@@ -80,6 +87,9 @@ class ExactRows:
         return unescape_ooxml(raw)
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise too_deep()
         tag = name.rpartition(":")[2]
         if tag == "c":
             self._cell = (attrs.get("r"), attrs.get("t"), attrs.get("s"))
@@ -99,6 +109,7 @@ class ExactRows:
             self._bad = None
 
     def _end(self, name: str) -> None:
+        self._depth -= 1
         tag = name.rpartition(":")[2]
         if tag in ("v", "t"):
             self._collect = False

@@ -12,6 +12,7 @@ from actors.readers.errors import ReaderError
 
 ROW_XML_LIMIT = 32 << 20  # characters of XML one row (or one shared string) may span
 CHUNK = 1 << 18  # bytes inflated per step: small enough to stay flat, big enough to batch rows
+MAX_DEPTH = 64  # element nesting in any part (real workbooks nest about 8); expat keeps every open element
 
 _DTD_REFUSED = "workbook XML declares a DTD/entities; refused"
 _QNAME = re.compile(r"(?:([A-Za-z_][\w.-]*):)?[A-Za-z_]")
@@ -44,12 +45,36 @@ def safe_parser(namespaces: bool = True) -> Any:
     return parser
 
 
+def too_deep() -> ReaderError:
+    """The refusal of a part nesting elements past MAX_DEPTH."""
+    return ReaderError(f"workbook XML nests elements deeper than {MAX_DEPTH} levels; refused")
+
+
+def bounded(parser: Any, start: Any, end: Any = None) -> None:
+    """Set element handlers that also refuse nesting past MAX_DEPTH (depth is memory to expat)."""
+    depth = 0
+
+    def on_start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise too_deep()
+        start(name, attrs)
+
+    def on_end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+        if end is not None:
+            end(name)
+
+    parser.StartElementHandler = on_start
+    parser.EndElementHandler = on_end
+
+
 def parse_part(part: Readable, start: Any, end: Any = None) -> None:
     """Feed a whole (small) part to a fresh parser with these element handlers."""
     parser = safe_parser()
-    parser.StartElementHandler = start
-    if end is not None:
-        parser.EndElementHandler = end
+    bounded(parser, start, end)
     while chunk := part.read(CHUNK):
         parser.Parse(chunk, False)
     parser.Parse(b"", True)

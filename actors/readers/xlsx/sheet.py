@@ -15,7 +15,7 @@ from typing import Any
 from actors.readers.errors import BadRow, ReaderError
 from actors.readers.sheets import Row
 from actors.readers.xlsx.columns import CONVERSION_ERRORS, ColumnText
-from actors.readers.xlsx.exact import ExactRows
+from actors.readers.xlsx.exact import MAX_COLUMNS, ExactRows
 from actors.readers.xlsx.markup import ROW_XML_LIMIT, PartText, Readable
 from actors.readers.xlsx.strings import SharedStrings
 from actors.readers.xlsx.template import Template, learn_template, row_values, run_values
@@ -158,6 +158,9 @@ class SheetReader:
             digits = str(row_no)
         if head[-1:] == "/":
             return None  # <row .../>: no cells
+        if body.count("<") > 8 * MAX_COLUMNS:  # more markup than a full row: expat reads it, depth-bounded
+            plan.append((row_no, None, 0, digits, piece))
+            return None
         tokens = body.split("<")
         fit: Template | None = None
         values = None

@@ -9,6 +9,7 @@ from actors.readers.xlsx.markup import (
     ROW_XML_LIMIT,
     PartText,
     Readable,
+    bounded,
     character_data,
     safe_parser,
     unescape_ooxml,
@@ -101,8 +102,7 @@ class SharedStrings:
                 parts.append(text)
 
         parser = safe_parser(namespaces=False)
-        parser.StartElementHandler = start
-        parser.EndElementHandler = end
+        bounded(parser, start, end)
         parser.CharacterDataHandler = data
         parser.Parse("<sst>", False)
         return parser
