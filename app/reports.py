@@ -80,9 +80,8 @@ class Source:
     inspected exactly as the import read it. `rows()` reads it lazily and gives the copy back when
     the stream ends, however it ends; `close()` does so for a caller that never reads."""
 
-    def __init__(self, rt: Runtime, view: ImportView, path: Path, info: FileInfo, copy: AbstractContextManager[Path]) -> None:
-        self.path, self.info, self._copy = path, info, copy
-        self._budget = rt.settings.max_unpacked_bytes
+    def __init__(self, path: Path, info: FileInfo, copy: AbstractContextManager[Path], budget: int) -> None:
+        self.path, self.info, self._copy, self._budget = path, info, copy, budget
         self._open = True
 
     def rows(self) -> Iterator[SourceRow]:
@@ -127,7 +126,7 @@ def source_of(rt: Runtime, view: ImportView) -> Source:
         copy.__exit__(None, None, None)
         logger.warning("import %s: its stored file cannot be read", view.ticket, exc_info=True)
         raise Conflict(f"import {view.ticket}: its file cannot be read again", code="unreadable_file") from None
-    return Source(rt, view, path, info, copy)
+    return Source(path, info, copy, rt.settings.max_unpacked_bytes)
 
 
 def failed_rows(
