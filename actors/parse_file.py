@@ -57,7 +57,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     event = FileParsed(
         at=now(), total_rows=total, chunks=chunks, header=header, columns=columns.fields,
         ignored_columns=columns.ignored, format=info.format, separator=info.separator,
-        encoding=info.encoding, sheet=info.sheet,
+        encoding=info.encoding, sheet=info.sheet, lean_images=True,
     )
     with write_tx(rt.engine) as conn:
         event_log.append(conn, ticket, view.seq, [event])

@@ -26,13 +26,14 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
     with write_tx(rt.engine) as conn:
         locks.dataset_writes(conn, row.dataset_id)  # no import writes these keys while we read and put them back
         page = before_images.revert_page(
-            conn, row.dataset_id, ticket, revert.last_key, rt.settings.chunk_size, force=revert.force
+            conn, row.dataset_id, ticket, view.uuid, revert.phase, revert.last_key, rt.settings.chunk_size,
+            force=revert.force,
         )
         at = now()
         new: list[Event] = [
             RevertChunkApplied(
                 at=at, chunk=chunk, deleted=page.deleted, restored=page.restored, conflicts=page.conflicts,
-                last_key=page.last_key,
+                last_key=page.last_key, phase=page.phase,
             )
         ]
         if not page.more:

@@ -6,6 +6,7 @@ import logging
 import uuid as uuidlib
 
 import msgspec
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from actors.blobs import BlobUnavailable
@@ -227,7 +228,7 @@ def revert_import(rt: Runtime, tenant: TenantRow, ticket_id: int, *, force: bool
         _, view = find_ticket(rt, tenant, ticket_id)
         refusal = _revert_refusal(view)
         with write_tx(rt.engine) as conn:
-            if refusal is None and view.created + view.updated and not before_images.count(conn, ticket_id):
+            if refusal is None and view.created + view.updated and _images_gone(conn, view):
                 refusal = (
                     "its before-images are gone (removed with its file after the retention period, or it predates revert support)",
                     "not_revertible",
@@ -240,6 +241,14 @@ def revert_import(rt: Runtime, tenant: TenantRow, ticket_id: int, *, force: bool
     retry_conflicts(attempt)
     _drive_after_commit(rt, ticket_id)
     return find_ticket(rt, tenant, ticket_id)[1]
+
+
+def _images_gone(conn: sa.Connection, view: ImportView) -> bool:
+    """Whether what a revert needs was removed: with the file after retention, or never kept (logs before revert)."""
+    if view.file_removed:
+        return True
+    lean = view.parsed is not None and view.parsed.lean_images  # every import that needs an image has one
+    return not lean and not before_images.count(conn, view.ticket)
 
 
 def _revert_refusal(view: ImportView) -> tuple[str, str] | None:

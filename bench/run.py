@@ -433,7 +433,7 @@ class Bench:
 
 
 def profile(args: argparse.Namespace) -> int:
-    """Profile the embedded CSV import with py-spy (the serve process, all its threads)."""
+    """Profile a CSV import with py-spy: the embedded service (serve and its worker child) or the scaled worker."""
     exe = Path(sys.executable).with_name("py-spy")
     spy = str(exe) if exe.exists() else shutil.which("py-spy")
     if not spy:
@@ -444,10 +444,10 @@ def profile(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         csv_path = data.write_csv(tmp / "bench.csv", args.rows)
-        with Service(tmp / "svc") as svc:
-            pid = svc.procs["serve"].pid
+        with Service(tmp / "svc", scaled=args.profile_scaled, processes=args.processes) as svc:
+            pid = svc.procs["worker" if args.profile_scaled else "serve"].pid
             cmd = [spy, "record", "--pid", str(pid), "--format", "speedscope", "-o", str(out), "--rate", "100",
-                   "--nonblocking"]
+                   "--nonblocking", "--subprocesses"]  # the worker child too
             if args.gil:
                 cmd.append("--gil")
             if args.native:
@@ -503,6 +503,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--verbose", action="store_true", help="print tracebacks of failing stages")
     p.add_argument("--profile", action="store_true", help="instead: profile one embedded CSV import with py-spy")
     p.add_argument("--profile-out", default="/tmp/importer-profile.speedscope.json", help="py-spy output")
+    p.add_argument("--profile-scaled", action="store_true",
+                   help="--profile the scaled service (PostgreSQL, Redis, `importer worker` and its processes)")
     p.add_argument("--policy", default="partial", help="policy of the profiled import")
     p.add_argument("--gil", action="store_true", help="py-spy --gil: only the thread holding the GIL")
     p.add_argument("--native", action="store_true", help="py-spy --native: C frames too (the GC, sqlite3, msgspec)")

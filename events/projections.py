@@ -25,6 +25,7 @@ from events.types import (
     ImportSpec,
     Outcome,
     RevertChunkApplied,
+    RevertPhase,
     RevertRequested,
     RolledBack,
     RowFailure,
@@ -83,6 +84,7 @@ class RevertView(msgspec.Struct, frozen=True):
     restored: int = 0
     conflicts: int = 0
     last_key: str | None = None
+    phase: RevertPhase = "images"
     done: bool = False
 
 
@@ -261,6 +263,7 @@ def apply(view: ImportView, ev: AnyEvent) -> ImportView:
                 revert=replace(
                     r, chunks=max(r.chunks, ev.chunk + 1), deleted=r.deleted + ev.deleted,
                     restored=r.restored + ev.restored, conflicts=r.conflicts + ev.conflicts, last_key=ev.last_key,
+                    phase=ev.phase,
                 ),
                 updated_at=at,
             )

@@ -11,19 +11,11 @@ import sqlalchemy as sa
 
 from events import before_images
 from events.decisions import Write
+from events.record_ids import created_by, creating_row, record_uuid
 
 _json = msgspec.json.Encoder()
 _decode = msgspec.json.Decoder(dict[str, Any])
 _BATCH = 900  # stay under SQLite's bound-parameter limit
-
-
-def record_uuid(ticket_uuid: str, index: int) -> str:
-    """The id of the record a row creates: the ticket's uuid with the row index as its last 48 bits.
-
-    Stable (a replayed log names the same records), a valid UUID string, unique per (ticket, row),
-    and cheap: it is computed for every created row on the hot path.
-    """
-    return f"{ticket_uuid[:24]}{index:012x}"
 
 
 def created_rows(
@@ -33,7 +25,7 @@ def created_rows(
 
     For insert imports: a staged row of an update or replace import carries the ticket's id too.
     """
-    prefix = ticket_uuid[:24]
+    prefix = created_by(ticket_uuid)
     tables = [("records", "dataset_id", dataset_id)]
     if staged_ticket is not None:
         tables.append(("staged", "ticket", staged_ticket))
@@ -45,7 +37,7 @@ def created_rows(
             )
             for key, uuid in conn.execute(query, {"owner": owner, "keys": list(keys[start : start + _BATCH])}):
                 if uuid.startswith(prefix):
-                    found[key] = int(uuid[24:], 16)
+                    found[key] = creating_row(uuid)
     return found
 
 
@@ -120,7 +112,7 @@ def write(
     if not writes:
         return
     if not staged:
-        before_images.keep(conn, dataset_id, ticket, [w.key for w in writes])
+        before_images.keep(conn, dataset_id, ticket, ticket_uuid, [w.key for w in writes if not w.new])
     encode = _json.encode
     if conn.dialect.name == "postgresql":
         _write_pg(conn, dataset_id, ticket, ticket_uuid, writes, staged=staged)

@@ -10,6 +10,7 @@ import msgspec
 WriteMode = Literal["insert", "update", "replace", "ignore"]
 CommitPolicy = Literal["atomic", "partial"]
 Outcome = Literal["c", "u", "n", "i", "f", "s"]  # created updated unchanged ignored failed skipped
+RevertPhase = Literal["images", "created"]  # put back what the import replaced, then delete what it created
 OUTCOME_NAMES: dict[str, str] = {
     "c": "created", "u": "updated", "n": "unchanged", "i": "ignored", "f": "failed", "s": "skipped",
 }  # the one code -> name table every renderer and metric uses
@@ -82,6 +83,9 @@ class FileParsed(Event, tag="file_parsed", frozen=True):
     separator: str | None = None
     encoding: str | None = None
     sheet: str | None = None
+    # Before-images are kept only for the records that existed before the import; a revert finds
+    # the records it created by their ids (derived from the ticket's). False in logs written before.
+    lean_images: bool = False
 
 
 class ChunkApplied(Event, tag="chunk_applied", frozen=True):
@@ -168,6 +172,9 @@ class RevertChunkApplied(Event, tag="revert_chunk_applied", frozen=True):
     restored: int
     conflicts: int
     last_key: str | None = None
+    # Where the next chunk goes on: the before-images (put back in key order), then the records
+    # the import created (deleted in key order); `last_key` is the cursor within that phase.
+    phase: RevertPhase = "images"
 
 
 class ImportReverted(Event, tag="import_reverted", frozen=True):

@@ -9,7 +9,7 @@ import msgspec
 from app.dialects.shared import epoch_ms
 from app.dialects.streaming import joined
 from events.projections import FailureSource, ImportView, iter_results
-from events.records import record_uuid
+from events.record_ids import record_uuid
 
 _encode = msgspec.json.Encoder().encode
 

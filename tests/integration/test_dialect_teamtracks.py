@@ -11,7 +11,8 @@ import pytest
 from events import catalog
 from events.db import read_tx
 from events.projections import ImportView
-from events.records import list_records, record_uuid
+from events.record_ids import record_uuid
+from events.records import list_records
 from tests.support import Harness, contacts, write_csv, write_xls, write_xlsx
 
 TRACK = "rma"

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from actors import faults, revert_chunk
 from actors.remove_expired import remove_expired
 from actors.resume import resume
@@ -215,13 +217,35 @@ def test_once_retention_removes_the_file_the_before_images_go_too_and_revert_is_
     """Before-images are about one copy of every record an import touched: they are kept as long as
     the import's file (IMPORTER_BLOB_RETENTION_HOURS), not forever."""
     auth = _setup(embedded)
-    ticket = _import(embedded, auth, write_csv(tmp_path / "a.csv", contacts(30)))
-    with read_tx(embedded.rt.engine) as conn:
-        assert before_images.count(conn, ticket) == 30
+    created = _import(embedded, auth, write_csv(tmp_path / "a.csv", contacts(30)))
+    ticket = _import(embedded, auth, _changed(tmp_path, "b.csv", 0, 40, "Changed"))  # 30 updated, 10 created
+    with read_tx(embedded.rt.engine) as conn:  # an image for each record there before; created ones need none
+        assert (before_images.count(conn, created), before_images.count(conn, ticket)) == (0, 30)
+    changed = embedded.records("acme")
     later = datetime.now(UTC) + timedelta(hours=embedded.settings.blob_retention_hours + 1)
-    assert remove_expired(embedded.rt, at=later) == [ticket]
+    assert remove_expired(embedded.rt, at=later) == [created, ticket]
     with read_tx(embedded.rt.engine) as conn:
         assert before_images.count(conn, ticket) == 0
-    refused = embedded.client.post(f"/imports/{ticket}/revert", headers=auth)
-    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_revertible", refused.text
-    assert len(embedded.records("acme")) == 30  # nothing was undone
+    for gone in (created, ticket):
+        refused = embedded.client.post(f"/imports/{gone}/revert", headers=auth)
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_revertible", refused.text
+    assert embedded.records("acme") == changed  # nothing was undone
+
+
+def test_an_import_whose_log_kept_images_of_created_records_reverts_each_record_once(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Imports applied before lean images kept an empty image for every record they created: a revert
+    deletes such a record through its image and does not count it again with the created records."""
+    auth = _setup(harness)
+    ticket = _import(harness, auth, write_csv(tmp_path / "a.csv", contacts(30)))
+    with write_tx(harness.rt.engine) as conn:
+        for i in range(10):
+            conn.execute(
+                sa.text("INSERT INTO before_images (ticket, key, uuid, data, prev_ticket) VALUES (:t, :k, NULL, NULL, NULL)"),
+                {"t": ticket, "k": _key(i)},
+            )
+    _import(harness, auth, _changed(tmp_path, "b.csv", 0, 2, "Later"))  # two of them changed since: conflicts
+    view = _revert(harness, auth, ticket)
+    assert view["revert"] == {"deleted": 28, "restored": 0, "conflicts": 2}
+    assert set(harness.records("acme")) == {_key(0), _key(1)}
