@@ -129,14 +129,13 @@ def write(
 def _write_pg(
     conn: sa.Connection, dataset_id: int, ticket: int, ticket_uuid: str, writes: Sequence[Write], *, staged: bool
 ) -> None:
-    """PostgreSQL: the whole chunk in one statement over unnest()ed arrays (one round trip, not one per row).
+    """PostgreSQL: a chunk's new records by COPY, its updates in one statement over unnest()ed arrays.
 
-    The arrays go in binary (%b): text-format arrays are quoted element by element in Python.
+    The chunk decided under the dataset's write lock, so a new record's key is free: COPY needs no
+    conflict check and is about twice as fast as an upsert. The arrays go in binary (%b): text-format
+    arrays are quoted element by element in Python.
     """
     encode = _json.encode
-    keys = [w.key for w in writes]
-    uuids = [record_uuid(ticket_uuid, w.index) for w in writes]
-    datas = [encode(w.values).decode() for w in writes]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         if staged:
@@ -144,15 +143,27 @@ def _write_pg(
                 "INSERT INTO staged (ticket, key, uuid, data) "
                 "SELECT %s, k, u, d FROM unnest(%b::text[], %b::text[], %b::text[]) AS t(k, u, d) "
                 "ON CONFLICT (ticket, key) DO UPDATE SET data = excluded.data",
-                (ticket, keys, uuids, datas),
+                (
+                    ticket, [w.key for w in writes], [record_uuid(ticket_uuid, w.index) for w in writes],
+                    [encode(w.values).decode() for w in writes],
+                ),
             )
-        else:
+            return
+        updates = [w for w in writes if not w.new]
+        if len(updates) < len(writes):
+            with cursor.copy("COPY records (dataset_id, key, uuid, data, ticket) FROM STDIN") as copy:
+                row = copy.write_row
+                for w in writes:
+                    if w.new:
+                        row((dataset_id, w.key, record_uuid(ticket_uuid, w.index), encode(w.values).decode(), ticket))
+        if updates:
             cursor.execute(
-                "INSERT INTO records (dataset_id, key, uuid, data, ticket) "
-                "SELECT %s, k, u, d, %s FROM unnest(%b::text[], %b::text[], %b::text[]) AS t(k, u, d) "
-                "ON CONFLICT (dataset_id, key) DO UPDATE SET data = excluded.data, ticket = excluded.ticket",
-                (dataset_id, ticket, keys, uuids, datas),
+                "UPDATE records r SET data = t.d, ticket = %s FROM unnest(%b::text[], %b::text[]) AS t(k, d) "
+                "WHERE r.dataset_id = %s AND r.key = t.k",
+                (ticket, [w.key for w in updates], [encode(w.values).decode() for w in updates], dataset_id),
             )
+            if cursor.rowcount != len(updates):  # the lock makes this impossible; never lose a row quietly
+                raise RuntimeError(f"{len(updates) - cursor.rowcount} of {len(updates)} records to update are gone")
     finally:
         cursor.close()
 
