@@ -1,8 +1,10 @@
-"""`python -m bench.run [--rows N] [--quick] [--profile]`: the whole benchmark in one run.
+"""`python -m bench.run [--rows N] [--quick] [--only STAGES] [--profile]`: the whole benchmark in one run.
 
 Generates seeded data under a temp dir, measures the floors, the peer, the embedded and the
-scaled service side by side, prints one table and writes bench/results/latest.json. A failing
-stage shows its error in the table and the run goes on; a time budget keeps the run bounded.
+scaled service side by side (with 1 and 2 worker processes, and small imports during a big one),
+prints one table and writes bench/results/latest.json. A failing stage shows its error in the
+table and the run goes on; a time budget keeps the run bounded. `--only` measures some stages
+(and the floors their ratios need) in a shorter run.
 
 Over 400 lines on purpose: the stages and their side-by-side table must run in one process, one run.
 """
@@ -23,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import data, report
+from bench import data, fairness, report, stages
 from bench.service import MB, Service, libpq_url, postgres_url, run_measured, with_search_path
 
 SMALL_ROWS = 100_000
@@ -56,6 +58,9 @@ class Bench:
         self.pending: list[float] = []
         self.overheads: list[float] = []  # seconds each service stage spent outside the import
         self.parse_rates: dict[str, float] = {}  # rows/s from upload to FileParsed, per format, as last seen
+        self.groups = stages.selected(args.only, args)  # the stage groups this run measures
+        self.floor_keys = stages.floors_for(self.groups)
+        self.extra["stages"] = [g for g in stages.GROUPS if g in self.groups]
 
     # --- bookkeeping -------------------------------------------------------------------------
 
@@ -108,16 +113,24 @@ class Bench:
         """Write the files: the CSVs in one process, the sheets in another, side by side."""
         began = time.monotonic()
         a = self.args
+        need = stages.files_for(self.groups)
         small = self.tmp / "bench-small.csv"
+        has_small = 0 < self.small < self.rows
+        if "csv_small" in need and not has_small:
+            need |= {"csv"}  # no smaller file: the stages that want one read the CSV
         jobs: dict[str, tuple[Callable[..., Path], Path, int, dict[str, Any]]] = {}
-        if self.rows > 0:
-            head = (small, self.small) if 0 < self.small < self.rows else None
+        if self.rows > 0 and "csv" in need:
+            head = (small, self.small) if has_small and "csv_small" in need else None
             jobs["csv"] = (data.write_csv, self.tmp / "bench.csv", self.rows, {"head": head})
-        if a.xlsx_rows > 0:
+        elif has_small and "csv_small" in need:
+            jobs["csv_small"] = (data.write_csv, small, self.small, {})
+        if a.xlsx_rows > 0 and "xlsx" in need:
             jobs["xlsx"] = (data.write_xlsx, self.tmp / "bench.xlsx", a.xlsx_rows, {})
             jobs["xlsx_small"] = (data.write_xlsx, self.tmp / "bench-small.xlsx", a.xlsx_rows // XLSX_SMALL_DIVISOR, {})
-        if a.xls_rows > 0:
+        if a.xls_rows > 0 and "xls" in need:
             jobs["xls"] = (data.write_xls, self.tmp / "bench.xls", a.xls_rows, {})
+        if "side" in need:  # the fairness row's small imports
+            jobs["side"] = (data.write_csv, self.tmp / "bench-side.csv", fairness.SIDE_ROWS, {})
         sizes: dict[str, Any] = {}
         with ProcessPoolExecutor(max_workers=2) as pool:
             futures = {key: pool.submit(fn, path, count, **kw) for key, (fn, path, count, kw) in jobs.items()}
@@ -145,28 +158,38 @@ class Bench:
         return self.files[key]
 
     def floors(self) -> None:
+        """The floors the selected stages' ratios need (all of them with `floors` selected)."""
+        a = self.args
         csv_path = self.files.get("csv")
-        self.stage("floor.sqlite", f"floor CSV->SQLite csv.reader+executemany ({self.rows:,})",
-                   lambda: self.floor("sqlite", str(self._need("csv")), str(self.tmp / "floor.db")))
+        plan: list[tuple[str, str, Callable[[], dict[str, Any]], str | None]] = [
+            ("floor.sqlite", f"floor CSV->SQLite csv.reader+executemany ({self.rows:,})",
+             lambda: self.floor("sqlite", str(self._need("csv")), str(self.tmp / "floor.db")), None),
+        ]
         if "csv_small" in self.files:
-            self.stage("floor.sqlite.small", f"floor CSV->SQLite csv.reader+executemany ({self.small:,})",
-                       lambda: self.floor("sqlite", str(self._need("csv_small")), str(self.tmp / "floor-small.db")))
+            plan.append(("floor.sqlite.small", f"floor CSV->SQLite csv.reader+executemany ({self.small:,})",
+                         lambda: self.floor("sqlite", str(self._need("csv_small")), str(self.tmp / "floor-small.db")), None))
+        if not a.no_scaled and csv_path is not None:
+            plan += [
+                ("floor.pg_copy", f"floor CSV->PostgreSQL psycopg COPY of the file ({self.rows:,})",
+                 lambda: self.floor("pg_copy", str(csv_path), self.pg_dsn()), None),
+                ("floor.pg_loop", f"floor CSV->PostgreSQL csv.reader+COPY write_row ({self.rows:,})",
+                 lambda: self.floor("pg_loop", str(csv_path), self.pg_dsn()), None),
+            ]
+        plan += [
+            ("floor.calamine.xlsx", f"floor XLSX python-calamine read ({a.xlsx_rows:,})",
+             lambda: self.floor("calamine", str(self._need("xlsx"))), None),
+            ("floor.openpyxl.xlsx", f"floor XLSX openpyxl read-only read ({a.xlsx_rows // XLSX_SMALL_DIVISOR:,})",
+             lambda: self.floor("openpyxl", str(self._need("xlsx_small"))), "floor.calamine.xlsx"),
+            ("floor.xlrd.xls", f"floor XLS xlrd read ({a.xls_rows:,})",
+             lambda: self.floor("xlrd", str(self._need("xls"))), None),
+            ("floor.calamine.xls", f"floor XLS python-calamine read ({a.xls_rows:,})",
+             lambda: self.floor("calamine", str(self._need("xls"))), "floor.xlrd.xls"),
+        ]
+        for key, label, fn, floor in plan:
+            if key in self.floor_keys:
+                self.stage(key, label, fn, floor=floor)
         (self.tmp / "floor.db").unlink(missing_ok=True)
         (self.tmp / "floor-small.db").unlink(missing_ok=True)
-        if not self.args.no_scaled and csv_path is not None:
-            self.stage("floor.pg_copy", f"floor CSV->PostgreSQL psycopg COPY of the file ({self.rows:,})",
-                       lambda: self.floor("pg_copy", str(csv_path), self.pg_dsn()))
-            self.stage("floor.pg_loop", f"floor CSV->PostgreSQL csv.reader+COPY write_row ({self.rows:,})",
-                       lambda: self.floor("pg_loop", str(csv_path), self.pg_dsn()))
-        a = self.args
-        self.stage("floor.calamine.xlsx", f"floor XLSX python-calamine read ({a.xlsx_rows:,})",
-                   lambda: self.floor("calamine", str(self._need("xlsx"))))
-        self.stage("floor.openpyxl.xlsx", f"floor XLSX openpyxl read-only read ({a.xlsx_rows // XLSX_SMALL_DIVISOR:,})",
-                   lambda: self.floor("openpyxl", str(self._need("xlsx_small"))), floor="floor.calamine.xlsx")
-        self.stage("floor.xlrd.xls", f"floor XLS xlrd read ({a.xls_rows:,})",
-                   lambda: self.floor("xlrd", str(self._need("xls"))))
-        self.stage("floor.calamine.xls", f"floor XLS python-calamine read ({a.xls_rows:,})",
-                   lambda: self.floor("calamine", str(self._need("xls"))), floor="floor.xlrd.xls")
 
     def pg_dsn(self) -> str:
         if not self.pg_schema:
@@ -221,7 +244,7 @@ class Bench:
 
     def service_import(
         self, name: str, file_key: str, expect: int, weight: float, *, scaled: bool = False, policy: str = "partial",
-        s3: bool = False,
+        s3: bool = False, processes: int | None = None,
     ) -> dict[str, Any]:
         path = self._need(file_key)
         workdir = self.tmp / name
@@ -229,7 +252,7 @@ class Bench:
         cap = self.cap(weight, expect, fmt)
         began = time.monotonic()
         try:
-            with Service(workdir, scaled=scaled, processes=self.args.processes, s3=s3) as svc:
+            with Service(workdir, scaled=scaled, processes=processes or self.args.processes, s3=s3) as svc:
                 got = svc.run_import(path, policy=policy, expect_rows=expect, cap=cap)
         finally:
             if not self.args.keep:
@@ -271,55 +294,104 @@ class Bench:
             raise RuntimeError("no status request was measured: " + "; ".join(parts))
         return {"note": "; ".join(parts)}
 
-    def run(self) -> int:
-        a = self.args
-        print(f"bench: {self.rows:,} CSV rows, XLSX {a.xlsx_rows:,}, XLS {a.xls_rows:,}; data under {self.tmp}",
-              file=sys.stderr, flush=True)
+    def fairness_stage(self, name: str, weight: float, *, scaled: bool = False) -> dict[str, Any]:
+        """Small imports one after another while a big one is applied (bench/fairness.py); the big one is then canceled."""
+        cap = self.cap(weight, self.rows, "csv", extra=fairness.SIDE_EXTRA)
+        big, side = self._need("csv"), self._need("side")
+        workdir = self.tmp / name
         try:
-            self.generate()
-            self.floors()
-            n, s, x = f"{self.rows:,}", f"{self.small:,}", f"{a.xlsx_rows:,}"
-            plan: list[tuple[str, str, float, Callable[[float], dict[str, Any]], str | None]] = []
-            if "csv_small" in self.files:  # first: it shows the parse rate the 1M-row stages' caps need
-                plan.append(("embedded.csv.partial.small", f"service CSV->SQLite embedded partial ({s})", 25,
-                             lambda w: self.service_import("emb-partial-small", "csv_small", self.small, w),
-                             "floor.sqlite.small"))
+            with Service(workdir, scaled=scaled, processes=self.args.processes) as svc:
+                got = fairness.run(svc, big, side, cap=cap)
+        finally:
+            if not self.args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+        got["cap_seconds"] = round(cap, 1)
+        got["note"] = fairness.describe(got)
+        return got
+
+    def plan(self) -> list[tuple[str, str, float, Callable[[float], dict[str, Any]], str | None]]:
+        """The selected service stages in order: (key, label, budget weight, run it, floor key)."""
+        a, g = self.args, self.groups
+        n, s, x = f"{self.rows:,}", f"{self.small:,}", f"{a.xlsx_rows:,}"
+        side = f"{fairness.SIDE_COUNT} x {fairness.SIDE_ROWS}-row imports one after another"
+        plan: list[tuple[str, str, float, Callable[[float], dict[str, Any]], str | None]] = []
+        if "embedded" in g and "csv_small" in self.files:  # first: it shows the parse rate the 1M-row stages' caps need
+            plan.append(("embedded.csv.partial.small", f"service CSV->SQLite embedded partial ({s})", 25,
+                         lambda w: self.service_import("emb-partial-small", "csv_small", self.small, w),
+                         "floor.sqlite.small"))
+        if "embedded" in g:
             plan.append(("embedded.csv.partial", f"service CSV->SQLite embedded partial ({n})", 90,
                          lambda w: self.service_import("emb-partial", "csv", self.rows, w), "floor.sqlite"))
-            if not a.no_probe:
-                plan.append(("embedded.status", f"status GET at {PROBE_RATE:.0f}/s during an embedded import ({n})", 55,
-                             self.probe, None))
+        if "probe" in g:
+            plan.append(("embedded.status", f"status GET at {PROBE_RATE:.0f}/s during an embedded import ({n})", 55,
+                         self.probe, None))
+        if "embedded" in g:
             plan.append(("embedded.csv.atomic", f"service CSV->SQLite embedded atomic ({n})", 70,
                          lambda w: self.service_import("emb-atomic", "csv", self.rows, w, policy="atomic"), "floor.sqlite"))
-            if not a.no_scaled:
-                plan.append(("scaled.csv.partial",
-                             f"service CSV->PostgreSQL scaled, Redis + {a.processes} worker procs, partial ({n})", 60,
-                             lambda w: self.service_import("scaled", "csv", self.rows, w, scaled=True), "floor.pg_copy"))
-                if not a.no_s3:
-                    plan.append(("scaled.csv.partial.s3",
-                                 f"service CSV->PostgreSQL scaled, blobs on S3 (moto), Redis + {a.processes} worker procs, partial ({n})",
-                                 60, lambda w: self.service_import("scaled-s3", "csv", self.rows, w, scaled=True, s3=True),
-                                 "floor.pg_copy"))
+        if "fairness" in g:
+            plan.append(("embedded.fairness", f"fairness: {side} during an embedded import ({n})", 15,
+                         lambda w: self.fairness_stage("emb-fairness", w), None))
+        if "scaled" in g:
+            plan.append(("scaled.csv.partial",
+                         f"service CSV->PostgreSQL scaled, Redis + {a.processes} worker procs, partial ({n})", 60,
+                         lambda w: self.service_import("scaled", "csv", self.rows, w, scaled=True), "floor.pg_copy"))
+        if "s3" in g:
+            plan.append(("scaled.csv.partial.s3",
+                         f"service CSV->PostgreSQL scaled, blobs on S3 (moto), Redis + {a.processes} worker procs, partial ({n})",
+                         60, lambda w: self.service_import("scaled-s3", "csv", self.rows, w, scaled=True, s3=True),
+                         "floor.pg_copy"))
+        if "fairness" in g and not a.no_scaled:
+            plan.append(("scaled.fairness", f"fairness: {side} during a scaled import, Redis + {a.processes} worker procs ({n})",
+                         15, lambda w: self.fairness_stage("scaled-fairness", w, scaled=True), None))
+        if "workers" in g:  # both on the same file, so the ratio compares like with like
+            key, rows = ("csv_small", self.small) if "csv_small" in self.files else ("csv", self.rows)
+            for procs in (1, 2):
+                plan.append((f"scaled.workers.{procs}",
+                             f"workers: service CSV->PostgreSQL scaled, Redis + {procs} worker proc{'s' * (procs > 1)}, "
+                             f"partial ({rows:,}, the same file for 1 and 2)", 20,
+                             lambda w, procs=procs: self.service_import(  # type: ignore[misc]
+                                 f"workers-{procs}", key, rows, w, scaled=True, processes=procs),
+                             "scaled.workers.1" if procs > 1 else None))
+        if "xlsx" in g:
             plan += [
                 ("embedded.xlsx.small", f"service XLSX->SQLite embedded partial ({a.xlsx_rows // XLSX_SMALL_DIVISOR:,})", 15,
                  lambda w: self.service_import("emb-xlsx-small", "xlsx_small", a.xlsx_rows // XLSX_SMALL_DIVISOR, w),
                  "floor.calamine.xlsx"),
                 ("embedded.xlsx", f"service XLSX->SQLite embedded partial ({x})", 40,
                  lambda w: self.service_import("emb-xlsx", "xlsx", a.xlsx_rows, w), "floor.calamine.xlsx"),
-                ("embedded.xls", f"service XLS->SQLite embedded partial ({a.xls_rows:,})", 25,
-                 lambda w: self.service_import("emb-xls", "xls", a.xls_rows, w), "floor.xlrd.xls"),
             ]
-            peer_small = not a.no_peer and "csv_small" in self.files
+        if "xls" in g:
+            plan.append(("embedded.xls", f"service XLS->SQLite embedded partial ({a.xls_rows:,})", 25,
+                         lambda w: self.service_import("emb-xls", "xls", a.xls_rows, w), "floor.xlrd.xls"))
+        return plan
+
+    def add_notes(self) -> None:
+        """Notes that compare two stages: scaled against the write_row loop, 2 worker processes against 1."""
+        loop, scaled = self.by_key.get("floor.pg_loop", {}), self.by_key.get("scaled.csv.partial", {})
+        if scaled.get("rate") and loop.get("rate"):
+            extra = f"{scaled['rate'] / loop['rate']:.2f}x the csv.reader+write_row loop"
+            scaled["note"] = "; ".join(x for x in (scaled.get("note"), extra) if x)
+        one, two = self.by_key.get("scaled.workers.1", {}), self.by_key.get("scaled.workers.2", {})
+        if two.get("ratio") is not None:
+            cut = " (ESTIMATED: a run was cut)" if one.get("estimated") or two.get("estimated") else ""
+            extra = f"2 procs / 1 proc = {two['ratio']:.2f}x{cut}"
+            two["note"] = "; ".join(x for x in (two.get("note"), extra) if x)
+
+    def run(self) -> int:
+        a = self.args
+        print(f"bench: {self.rows:,} CSV rows, XLSX {a.xlsx_rows:,}, XLS {a.xls_rows:,}; stages {', '.join(self.extra['stages'])}; "
+              f"data under {self.tmp}", file=sys.stderr, flush=True)
+        try:
+            self.generate()
+            self.floors()
+            s, n = f"{self.small:,}", f"{self.rows:,}"
+            plan = self.plan()
+            peer_small = "peer" in self.groups and "csv_small" in self.files
             self.pending = [w for _, _, w, _, _ in plan] + ([PEER_WEIGHT] if peer_small else [])
             for key, label, weight, fn, floor in plan:
                 self.stage(key, label, lambda fn=fn, weight=weight: fn(weight), floor=floor)  # type: ignore[misc]
                 self.pending.pop(0)
-            if not a.no_scaled:
-                loop = self.by_key.get("floor.pg_loop", {})
-                scaled = self.by_key.get("scaled.csv.partial", {})
-                if scaled.get("rate") and loop.get("rate"):
-                    extra = f"{scaled['rate'] / loop['rate']:.2f}x the csv.reader+write_row loop"
-                    scaled["note"] = "; ".join(x for x in (scaled.get("note"), extra) if x)
+            self.add_notes()
             if peer_small:
                 self.stage("peer.sqlite_utils.small", f"peer sqlite-utils insert --csv --pk id ({s})",
                            lambda: self.peer("csv_small", self.small, PEER_WEIGHT), floor="floor.sqlite.small",
@@ -327,10 +399,10 @@ class Bench:
                 self.pending.clear()
             small_peer = self.by_key.get("peer.sqlite_utils.small", {})
             guess = small_peer.get("seconds", 0) * self.rows / max(1, self.small) if small_peer.get("seconds") else 0
-            if not a.no_peer and (not peer_small or (guess and self.remaining() > 1.5 * guess + 20)):
+            if "peer" in self.groups and (not peer_small or (guess and self.remaining() > 1.5 * guess + 20)):
                 self.stage("peer.sqlite_utils", f"peer sqlite-utils insert --csv --pk id ({n})",
                            lambda: self.peer("csv", self.rows), floor="floor.sqlite")
-            elif not a.no_peer:
+            elif "peer" in self.groups:
                 self.extra["peer_full_skipped"] = f"needs ~{guess:.0f}s, {self.remaining():.0f}s left"
         finally:
             self.drop_pg_schema()
@@ -341,63 +413,92 @@ class Bench:
     # --- the verdict -------------------------------------------------------------------------
 
     def targets(self) -> list[dict[str, Any]]:
-        r = self.by_key
+        """Each selected stage's goal, met or missed (None: not measured or not judged)."""
+        r, g = self.by_key, self.groups
         out: list[dict[str, Any]] = []
 
-        def ratio_target(key: str, goal: float, text: str) -> None:
+        def ratio_target(key: str, goal: float, text: str, *, above: bool = False) -> None:
             e = r.get(key, {})
+
+            def meets(ratio: float) -> bool:
+                return ratio > goal if above else ratio >= goal
+
             if e.get("ratio") is None:
                 if e.get("ratio_max") is not None:  # cut before any row was applied: only an upper bound
-                    met = False if e["ratio_max"] < goal else None
+                    met = False if not meets(e["ratio_max"]) else None
                     out.append({"target": text, "met": met, "measured": f"< {e['ratio_max']:.2f}x ({e.get('note', '')})"})
                 else:
                     out.append({"target": text, "met": None, "measured": e.get("error") or "not measured"})
                 return
             floor_rate = r[e["floor"]]["rate"]
             if e.get("estimated"):
-                out.append({"target": text, "met": e["ratio"] >= goal,
+                out.append({"target": text, "met": meets(e["ratio"]),
                             "measured": f"~{e['ratio']:.2f}x ESTIMATED ({e['rate']:,.0f} vs {floor_rate:,.0f} rows/s; "
                                         f"cut at {e['elapsed']:.0f}s with {e['applied']:,} rows applied)"})
                 return
-            out.append({"target": text, "met": e["ratio"] >= goal,
+            out.append({"target": text, "met": meets(e["ratio"]),
                         "measured": f"{e['ratio']:.2f}x ({e['rate']:,.0f} vs {floor_rate:,.0f} rows/s)"})
 
         n = f"{self.rows:,}"
-        ratio_target("embedded.csv.partial", 0.5, f"CSV->SQLite embedded partial >= 0.5x floor ({n} rows)")
-        ratio_target("embedded.csv.atomic", 0.33, f"CSV->SQLite embedded atomic >= 0.33x floor ({n} rows)")
-        ratio_target("scaled.csv.partial", 0.5, f"CSV->PostgreSQL scaled >= 0.5x COPY ({n} rows)")
-        ratio_target("embedded.xlsx", 0.5, "XLSX >= 0.5x python-calamine")
-        big, small = r.get("embedded.xlsx", {}), r.get("embedded.xlsx.small", {})
-        if big.get("peak_rss_mb") and small.get("peak_rss_mb"):
-            growth = big["peak_rss_mb"] / small["peak_rss_mb"]
-            out.append({"target": f"XLSX peak RSS does not grow with the sheet ({XLSX_SMALL_DIVISOR}x rows: <= 1.25x)", "met": growth <= 1.25,
-                        "measured": f"{big['peak_rss_mb']:.0f} MB vs {small['peak_rss_mb']:.0f} MB ({growth:.2f}x)"})
-        else:
-            out.append({"target": "XLSX peak RSS does not grow with the sheet", "met": None, "measured": "not measured"})
-        ratio_target("embedded.xls", 1.0, "XLS >= 1x xlrd")
-        peaks = [(k, r[k]["peak_rss_mb"]) for k in ("embedded.csv.partial", "embedded.csv.atomic") if r.get(k, {}).get("peak_rss_mb")]
-        if peaks:
-            worst = max(p for _, p in peaks)
-            out.append({"target": f"embedded service peak RSS <= 200 MB during a {n}-row CSV import", "met": worst <= 200,
-                        "measured": ", ".join(f"{k.split('.')[-1]} {p:.0f} MB" for k, p in peaks)})
-        else:
-            out.append({"target": "embedded service peak RSS <= 200 MB", "met": None, "measured": "not measured"})
-        big_c, small_c = r.get("embedded.csv.partial", {}), r.get("embedded.csv.partial.small", {})
-        if big_c.get("peak_rss_mb") and small_c.get("peak_rss_mb"):
-            growth = big_c["peak_rss_mb"] / small_c["peak_rss_mb"]
-            out.append({"target": f"{n}-row peak RSS <= 1.25x the {self.small:,}-row peak", "met": growth <= 1.25,
-                        "measured": f"{big_c['peak_rss_mb']:.0f} MB vs {small_c['peak_rss_mb']:.0f} MB ({growth:.2f}x)"})
-        else:
-            out.append({"target": "CSV peak RSS growth <= 1.25x", "met": None, "measured": "not measured"})
-        lat = (self.extra.get("status_latency") or {}).get("all")
-        if lat and lat.get("p99_ms") is not None:
-            out.append({"target": f"status p99 <= 20 ms at {PROBE_RATE:.0f} req/s during a {n}-row embedded import",
-                        "met": lat["p99_ms"] <= 20.0 and lat.get("achieved_rate", 0) >= 0.9 * PROBE_RATE,
-                        "measured": f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms at "
-                                    f"{lat['achieved_rate']} req/s ({lat['requests']} requests, {lat['errors']} errors)"})
-        else:
-            out.append({"target": "status p99 <= 20 ms at 200 req/s", "met": None, "measured": "not measured"})
+        if "embedded" in g:
+            ratio_target("embedded.csv.partial", 0.5, f"CSV->SQLite embedded partial >= 0.5x floor ({n} rows)")
+            ratio_target("embedded.csv.atomic", 0.33, f"CSV->SQLite embedded atomic >= 0.33x floor ({n} rows)")
+        if "scaled" in g:
+            ratio_target("scaled.csv.partial", 0.5, f"CSV->PostgreSQL scaled >= 0.5x COPY ({n} rows)")
+        if "workers" in g:
+            rows = (r.get("scaled.workers.2") or r.get("scaled.workers.1") or {}).get("expect")
+            ratio_target("scaled.workers.2", 1.0, "CSV->PostgreSQL scaled, 1 vs 2 worker processes: 2 procs > 1.0x 1 proc "
+                         f"({f'{rows:,}' if rows else '?'} rows, the same file)", above=True)
+        if "xlsx" in g:
+            ratio_target("embedded.xlsx", 0.5, "XLSX >= 0.5x python-calamine")
+            out.append(self.growth_target("embedded.xlsx", "embedded.xlsx.small",
+                                          f"XLSX peak RSS does not grow with the sheet ({XLSX_SMALL_DIVISOR}x rows: <= 1.25x)"))
+        if "xls" in g:
+            ratio_target("embedded.xls", 1.0, "XLS >= 1x xlrd")
+        if "embedded" in g:
+            peaks = [(k, r[k]["peak_rss_mb"]) for k in ("embedded.csv.partial", "embedded.csv.atomic") if r.get(k, {}).get("peak_rss_mb")]
+            if peaks:
+                worst = max(p for _, p in peaks)
+                out.append({"target": f"embedded service peak RSS <= 200 MB during a {n}-row CSV import", "met": worst <= 200,
+                            "measured": ", ".join(f"{k.split('.')[-1]} {p:.0f} MB" for k, p in peaks)})
+            else:
+                out.append({"target": "embedded service peak RSS <= 200 MB", "met": None, "measured": "not measured"})
+            out.append(self.growth_target("embedded.csv.partial", "embedded.csv.partial.small",
+                                          f"{n}-row peak RSS <= 1.25x the {self.small:,}-row peak"))
+        if "probe" in g:
+            lat = (self.extra.get("status_latency") or {}).get("all")
+            if lat and lat.get("p99_ms") is not None:
+                out.append({"target": f"status p99 <= 20 ms at {PROBE_RATE:.0f} req/s during a {n}-row embedded import",
+                            "met": lat["p99_ms"] <= 20.0 and lat.get("achieved_rate", 0) >= 0.9 * PROBE_RATE,
+                            "measured": f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms at "
+                                        f"{lat['achieved_rate']} req/s ({lat['requests']} requests, {lat['errors']} errors)"})
+            else:
+                out.append({"target": "status p99 <= 20 ms at 200 req/s", "met": None, "measured": "not measured"})
+        if "fairness" in g:
+            for mode in ("embedded", "scaled")[: 1 if self.args.no_scaled else 2]:
+                out.append(self.fairness_target(mode))
         return out
+
+    def growth_target(self, big_key: str, small_key: str, text: str) -> dict[str, Any]:
+        """Peak RSS of the bigger file's import at most 1.25x the smaller one's."""
+        big, small = self.by_key.get(big_key, {}), self.by_key.get(small_key, {})
+        if not (big.get("peak_rss_mb") and small.get("peak_rss_mb")):
+            return {"target": text, "met": None, "measured": "not measured"}
+        growth = big["peak_rss_mb"] / small["peak_rss_mb"]
+        return {"target": text, "met": growth <= 1.25,
+                "measured": f"{big['peak_rss_mb']:.0f} MB vs {small['peak_rss_mb']:.0f} MB ({growth:.2f}x)"}
+
+    def fairness_target(self, mode: str) -> dict[str, Any]:
+        """p95 of the small imports' times from 202 to completed, during a big import."""
+        e = self.by_key.get(f"{mode}.fairness", {})
+        text = (f"fairness {mode}: p95 <= {fairness.GOAL_P95:.0f} s from 202 to completed, {fairness.SIDE_COUNT} x "
+                f"{fairness.SIDE_ROWS}-row imports during a {self.rows:,}-row import")
+        if e.get("p95_s") is None:
+            return {"target": text, "met": None, "measured": e.get("error") or "not measured"}
+        measured = f"p95 {e['p95_s']:.2f} s, max {e['max_s']:.2f} s"
+        if e["under_load"] < fairness.SIDE_COUNT:
+            measured += f" (only {e['under_load']} of {fairness.SIDE_COUNT} ended while the big import ran: not judged on the rest)"
+        return {"target": text, "met": fairness.verdict(e), "measured": measured}
 
     def finish(self) -> int:
         try:
@@ -487,13 +588,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     p.add_argument("--rows", type=int, default=None, help="CSV rows (default 1,000,000; 20,000 with --quick)")
     p.add_argument("--quick", action="store_true", help="a small smoke run (20k CSV rows, small sheets)")
-    p.add_argument("--small-rows", type=int, default=None, help=f"the smaller CSV for the RSS growth check ({SMALL_ROWS:,})")
+    p.add_argument("--small-rows", type=int, default=None, help=f"the smaller CSV: RSS growth check, peer, workers row ({SMALL_ROWS:,})")
     p.add_argument("--xlsx-rows", type=int, default=None, help=f"XLSX rows ({XLSX_ROWS:,})")
     p.add_argument("--xls-rows", type=int, default=None, help=f"XLS rows ({XLS_ROWS:,}, at most 65,535)")
-    p.add_argument("--processes", type=int, default=2, help="`importer worker --processes` in the scaled stage")
+    p.add_argument("--processes", type=int, default=2,
+                   help="`importer worker --processes` in the scaled and scaled fairness stages (the workers row runs 1 and 2)")
+    p.add_argument("--only", type=stages.parse_only, default=None, metavar="STAGES",
+                   help=f"measure only these stages, comma-separated, from: {', '.join(stages.GROUPS)} "
+                        "(the floors their ratios need run too; the --no-* options still apply)")
     p.add_argument("--budget", type=float, default=BUDGET,
                    help=f"seconds the run may take ({BUDGET:.0f}: with a fresh venv's install, make bench stays under 10 min)")
-    p.add_argument("--no-scaled", action="store_true", help="skip PostgreSQL/Redis (floor and scaled stage)")
+    p.add_argument("--no-scaled", action="store_true", help="skip PostgreSQL/Redis (floors, scaled, s3, workers and scaled fairness)")
     p.add_argument("--no-s3", action="store_true", help="skip the scaled stage with blobs on an S3 server (moto)")
     p.add_argument("--no-probe", action="store_true", help="skip the status-latency import")
     p.add_argument("--no-peer", action="store_true", help="skip sqlite-utils")

@@ -406,6 +406,8 @@ class Service:
         if self.scaled:
             self._spawn("worker", "worker", "--processes", str(self.processes))
         self._wait_ready()
+        if self.scaled:
+            self._wait_consuming()
         return self
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
@@ -421,6 +423,28 @@ class Service:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"serve did not answer /health within {timeout:.0f}s")
+
+    def _wait_consuming(self, timeout: float = 60.0) -> None:
+        """Wait until every worker process consumes: each one's broker is in dramatiq's heartbeat set.
+
+        Spawned worker processes start seconds after serve answers; an import uploaded before
+        would bill their start-up to its parse (the embedded serve waits for its worker child).
+        """
+        import redis
+
+        r = redis.Redis.from_url(redis_url())
+        key = f"{self.namespace}:__heartbeats__"
+        deadline = time.monotonic() + timeout
+        try:
+            while r.zcard(key) < self.processes:
+                worker = self.procs["worker"]
+                if worker.poll() is not None:
+                    raise RuntimeError(f"worker exited with {worker.returncode} on start: {self.log_tail('worker')}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.processes} worker processes did not all consume within {timeout:.0f}s")
+                time.sleep(0.1)
+        finally:
+            r.close()
 
     def log_tail(self, name: str, lines: int = 3) -> str:
         """The last lines a process logged."""
@@ -468,18 +492,23 @@ class Service:
         with RssSampler(self.pids) as sampler:
             yield sampler
 
-    def _upload(self, client: httpx.Client, path: Path, policy: str) -> tuple[int, float, float]:
+    def client(self, timeout: float = 60.0) -> httpx.Client:
+        """An HTTP client for this service, with the tenant's token."""
+        return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {self.token}"}, timeout=timeout)
+
+    def upload(self, client: httpx.Client, path: Path, policy: str, dataset: str = "bench") -> tuple[int, float, float]:
         """POST the file (streamed); returns (ticket, time the first byte was sent, time accepted)."""
         ctype = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
         with open(path, "rb") as fh:
             sent = time.time()
-            r = client.post("/imports", data={"dataset": "bench", "policy": policy}, files={"file": (path.name, fh, ctype)})
+            r = client.post("/imports", data={"dataset": dataset, "policy": policy}, files={"file": (path.name, fh, ctype)})
         accepted = time.time()
         if r.status_code != 202:
             raise RuntimeError(f"POST /imports answered {r.status_code}: {r.text[:300]}")
         return int(r.json()["id"]), sent, accepted
 
-    def _status(self, client: httpx.Client, ticket: int) -> dict[str, Any]:
+    def status(self, client: httpx.Client, ticket: int) -> dict[str, Any]:
+        """GET /imports/{ticket}, after checking that every started process still runs."""
         for name, proc in self.procs.items():
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} died ({proc.returncode}) during the import: {self.log_tail(name)}")
@@ -502,13 +531,12 @@ class Service:
         An import still running after `cap` seconds is cut: it is canceled and its rate is taken
         from the rows processed so far (a lower bound, since the rows are parsed before any applies).
         """
-        headers = {"Authorization": f"Bearer {self.token}"}
         idle_rss = RssSampler(self.pids).sample()
         result: dict[str, Any] = {"idle_rss_mb": round(idle_rss / MB, 1)}
-        with self._sampling() as sampler, httpx.Client(base_url=self.base, headers=headers, timeout=max(60.0, cap)) as client:
-            ticket, sent, accepted = self._upload(client, path, policy)
+        with self._sampling() as sampler, self.client(timeout=max(60.0, cap)) as client:
+            ticket, sent, accepted = self.upload(client, path, policy)
             deadline = sent + cap
-            body = self._status(client, ticket)
+            body = self.status(client, ticket)
             while body.get("state") not in TERMINAL:
                 if time.time() >= deadline:
                     counts = body.get("rows") or {}
@@ -516,7 +544,7 @@ class Service:
                     if not finishing or time.time() >= deadline + finalize_grace:
                         break  # cut, unless only the finalize step is left (it gets some grace)
                 time.sleep(0.1)
-                body = self._status(client, ticket)
+                body = self.status(client, ticket)
             seen = time.time()
             cut = body.get("state") not in TERMINAL
             if cut:
@@ -556,28 +584,27 @@ class Service:
     def probe_status(self, path: Path, *, rate: float, window: float, cap: float) -> dict[str, Any]:
         """GET /imports/{id} at `rate` per second during an import: `window` s while the file is parsed,
         then `window` s once rows are being applied; the import is canceled after that."""
-        headers = {"Authorization": f"Bearer {self.token}"}
         out: dict[str, Any] = {}
         everything: list[float] = []
         errors = 0
         span = 0.0
-        with httpx.Client(base_url=self.base, headers=headers, timeout=60.0) as client:
-            ticket, sent, accepted = self._upload(client, path, "partial")
+        with self.client() as client:
+            ticket, sent, accepted = self.upload(client, path, "partial")
             deadline = sent + cap
             for phase in ("parse", "apply"):
-                body = self._status(client, ticket)
+                body = self.status(client, ticket)
                 if phase == "apply":
                     while int((body.get("rows") or {}).get("processed") or 0) == 0 and body.get("state") not in TERMINAL:
                         if time.time() > deadline - window:
                             break
                         time.sleep(0.2)
-                        body = self._status(client, ticket)
+                        body = self.status(client, ticket)
                 if body.get("state") in TERMINAL or time.time() > deadline - window:
                     out[phase] = {"skipped": f"import {body.get('state')}, {(body.get('rows') or {}).get('processed')} rows applied"}
                     continue
                 with StatusProbe(self.base, self.token, ticket, rate) as probe:
                     time.sleep(window)
-                after = self._status(client, ticket)
+                after = self.status(client, ticket)
                 out[phase] = {
                     **probe.summary(),
                     "applied_before": int((body.get("rows") or {}).get("processed") or 0),
@@ -587,7 +614,7 @@ class Service:
                 everything.extend(probe.latencies)
                 errors += probe.errors
                 span += probe.ended - probe.started
-            body = self._status(client, ticket)
+            body = self.status(client, ticket)
             if body.get("state") not in TERMINAL:
                 client.post(f"/imports/{ticket}/cancel")
         out["all"] = latency_summary(everything, span, rate, errors)
