@@ -33,7 +33,7 @@ XLSX_ROWS = 200_000
 XLS_ROWS = 60_000
 XLSX_SMALL_DIVISOR = 8  # the small sheet (RSS growth check, openpyxl's floor) has 1/8 of the rows
 BUDGET = 500.0
-PROBE_RATE = 200.0
+PROBE_RATE = 1000.0  # issue 11: p99 <= 20 ms at 1,000 req/s during a 1M-row embedded import
 PROBE_WINDOW = 10.0  # seconds of status requests in each phase (parse, apply)
 SETUP_SECONDS = 9.0  # tenant + dataset through the CLI, serve start, stop: per service stage
 PEER_WEIGHT = 25.0
@@ -442,7 +442,7 @@ class Bench:
         n = f"{self.rows:,}"
         if "embedded" in g:
             ratio_target("embedded.csv.partial", 0.5, f"CSV->SQLite embedded partial >= 0.5x floor ({n} rows)")
-            ratio_target("embedded.csv.atomic", 0.33, f"CSV->SQLite embedded atomic >= 0.33x floor ({n} rows)")
+            ratio_target("embedded.csv.atomic", 0.4, f"CSV->SQLite embedded atomic >= 0.4x floor ({n} rows)")
         if "scaled" in g:
             ratio_target("scaled.csv.partial", 0.5, f"CSV->PostgreSQL scaled >= 0.5x COPY ({n} rows)")
         if "workers" in g:
