@@ -115,6 +115,7 @@ class CheckAhead:
         self._child: _Child | None = None
         self._seq = 0
         self._started: OrderedDict[Key, Future[bytes]] = OrderedDict()
+        self.taken = 0  # chunks the worker took checked from the child (for tests and the curious)
 
     def start(self, key: Key, parsed: Callable[[], bytes]) -> None:
         """Begin checking a parsed chunk in the child (`parsed` reads its stored bytes); `take` collects it."""
@@ -146,10 +147,12 @@ class CheckAhead:
         if future is None:
             return None
         try:
-            return decode_checked(future.result(timeout=_WAIT_SECONDS))
+            checked = decode_checked(future.result(timeout=_WAIT_SECONDS))
         except Exception as exc:  # a broken or slow child: the worker checks the chunk itself
             logger.warning("check ahead of chunk %d failed (%s: %s); checking it in the worker", key[1], type(exc).__name__, exc)
             return None
+        self.taken += 1
+        return checked
 
     def close(self) -> None:
         """Let the child end (it exits when its stdin closes)."""
