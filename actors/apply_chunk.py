@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from actors import faults
+from actors.checks import check_rows
 from actors.chunks import ParsedChunk, chunk_key, decode_chunk
 from actors.errors import StepFailed
 from events import catalog, locks, records
 from events import log as event_log
-from events.datasets import KeyReader, RowValidator, ValidRow
+from events.datasets import KeyReader, RowValidator
 from events.db import read_tx, write_tx
 from events.decisions import decide_chunk, failure_budget, threshold_label
 from events.flow import APPLY, Step, next_step
@@ -32,23 +36,16 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
         dataset = catalog.dataset_by_id(conn, row.dataset_id)
     if dataset is None:
         raise StepFailed(f"dataset {spec.dataset!r} no longer exists")
-    staged = _staged(rt, view.uuid, chunk)
-    validator = RowValidator(dataset.schema, view.parsed.columns)
-    key_of = KeyReader(dataset.schema, view.parsed.columns)
-    rows: list[tuple[int, int, ValidRow | str]] = []
-    failed_keys: dict[int, str] = {}  # rows that failed validation but whose key could be read
-    index = staged.first
-    for line, cells in staged.rows:
-        if isinstance(cells, str):  # the reader could not read this row: no cells, so no key either
-            rows.append((index, line, cells))
-        else:
-            result = validator.validate(cells)
-            if isinstance(result, str):
-                result = _located(result, line)
-                if (failed_key := key_of(cells)) is not None:
-                    failed_keys[index] = failed_key
-            rows.append((index, line, result))
-        index += 1
+    columns = view.parsed.columns
+    schema_json = msgspec.json.encode(dataset.schema)
+    checked = rt.check_ahead.take((view.uuid, chunk, schema_json, columns))
+    if chunk + 1 < view.parsed.chunks:  # the next chunk's rows are checked in a child while this one is written
+        rt.check_ahead.start((view.uuid, chunk + 1, schema_json, columns), partial(_parsed_bytes, rt, view.uuid, chunk + 1))
+    if checked is None:
+        checked = check_rows(
+            _staged(rt, view.uuid, chunk), RowValidator(dataset.schema, columns), KeyReader(dataset.schema, columns)
+        )
+    rows, failed_keys = checked.rows, checked.failed_keys
     keys = {r.key for _, _, r in rows if not isinstance(r, str)} | set(failed_keys.values())
     # Atomic imports and dry runs write to the ticket's staging: later chunks see what earlier ones
     # (would have) written, and finalize merges it (atomic) or discards it (dry run).
@@ -64,7 +61,7 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
                 created = records.created_rows(
                     conn, dataset.id, view.uuid, clashing, staged_ticket=ticket if to_staging else None
                 )
-                earlier = _creating_lines(rt, view.uuid, chunk, staged.first, created)
+                earlier = _creating_lines(rt, view.uuid, chunk, checked.first, created)
         decision = decide_chunk(
             rows, existing, spec.mode, view.failed, budget, view.threshold_exceeded, failed_keys, earlier
         )
@@ -72,7 +69,7 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
         at = now()
         new: list[Event] = [
             ChunkApplied(
-                at=at, chunk=chunk, first=staged.first, runs=tuple(decision.runs), failures=tuple(decision.failures),
+                at=at, chunk=chunk, first=checked.first, runs=tuple(decision.runs), failures=tuple(decision.failures),
                 failed_existing=tuple(decision.failed_existing),
             )
         ]
@@ -87,8 +84,13 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
 
 def _staged(rt: Runtime, ticket_uuid: str, chunk: int) -> ParsedChunk:
     """A parsed chunk, or StepFailed when it is gone."""
+    return decode_chunk(_parsed_bytes(rt, ticket_uuid, chunk))
+
+
+def _parsed_bytes(rt: Runtime, ticket_uuid: str, chunk: int) -> bytes:
+    """A parsed chunk as stored, or StepFailed when it is gone."""
     try:
-        return decode_chunk(rt.blobs.read_bytes(chunk_key(ticket_uuid, chunk)))
+        return rt.blobs.read_bytes(chunk_key(ticket_uuid, chunk))
     except FileNotFoundError:
         raise StepFailed(f"parsed chunk {chunk} is missing; the file must be parsed again") from None
 
@@ -109,8 +111,3 @@ def _creating_lines(rt: Runtime, ticket_uuid: str, chunk: int, first: int, creat
         for key, index in wanted:
             lines[key] = rows.rows[index - rows.first][0]
     return lines
-
-
-def _located(result: ValidRow | str, line: int) -> ValidRow | str:
-    """Prefix a row error with its line so every message names the row."""
-    return f"line {line}: {result}" if isinstance(result, str) else result

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from actors.blobs import Blobs, S3Options, open_blobs
 from actors.broker import make_broker
+from actors.check_ahead import CheckAhead
 from actors.net import AllowList
 from actors.pipeline import declare_actors
 from actors.settings import Settings
@@ -54,6 +55,7 @@ class Runtime:
         self.allow = AllowList.parse(settings.allowed_hosts)
         self.worker_process: WorkerProcess | None = None  # set when `serve` runs its worker as a child
         self.render_webhook = render_webhook
+        self.check_ahead = CheckAhead(settings.check_ahead)
         self.actors: dict[str, dramatiq.Actor[Any, Any]] = declare_actors(self)
 
     def view(self, ticket: int) -> ImportView | None:
@@ -92,5 +94,6 @@ class Runtime:
         return step
 
     def close(self) -> None:
-        """Release the database pool."""
+        """Release the database pool and the check-ahead child."""
+        self.check_ahead.close()
         self.engine.dispose()

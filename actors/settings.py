@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_session_token: str = ""
     s3_region: str = ""
     chunk_size: int = 5000
+    # While a worker applies chunk k, a lean child process checks chunk k+1's rows (actors.check_ahead).
+    check_ahead: bool = True
     max_upload_bytes: int = 50 * MB
     max_form_parts: int = 32
     max_form_field_bytes: int = 64 * 1024
