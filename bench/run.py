@@ -244,7 +244,7 @@ class Bench:
 
     def service_import(
         self, name: str, file_key: str, expect: int, weight: float, *, scaled: bool = False, policy: str = "partial",
-        s3: bool = False, processes: int | None = None,
+        s3: bool = False, processes: int | None = None, env: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         path = self._need(file_key)
         workdir = self.tmp / name
@@ -252,7 +252,7 @@ class Bench:
         cap = self.cap(weight, expect, fmt)
         began = time.monotonic()
         try:
-            with Service(workdir, scaled=scaled, processes=processes or self.args.processes, s3=s3) as svc:
+            with Service(workdir, scaled=scaled, processes=processes or self.args.processes, s3=s3, env=env) as svc:
                 got = svc.run_import(path, policy=policy, expect_rows=expect, cap=cap)
         finally:
             if not self.args.keep:
@@ -318,6 +318,11 @@ class Bench:
         if "embedded" in g and "csv_small" in self.files:  # first: it shows the parse rate the 1M-row stages' caps need
             plan.append(("embedded.csv.partial.small", f"service CSV->SQLite embedded partial ({s})", 25,
                          lambda w: self.service_import("emb-partial-small", "csv_small", self.small, w),
+                         "floor.sqlite.small"))
+            # the same without check ahead: the lever's worth, side by side (its x floor against the same floor)
+            plan.append(("embedded.csv.partial.small.inline", f"service CSV->SQLite embedded partial, no check ahead ({s})", 25,
+                         lambda w: self.service_import("emb-partial-inline", "csv_small", self.small, w,
+                                                       env={"IMPORTER_CHECK_AHEAD": "false"}),
                          "floor.sqlite.small"))
         if "embedded" in g:
             plan.append(("embedded.csv.partial", f"service CSV->SQLite embedded partial ({n})", 90,

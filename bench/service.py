@@ -313,7 +313,8 @@ class Service:
     """One deployment of the real service in a fresh data dir, with a tenant and the bench dataset."""
 
     def __init__(
-        self, workdir: Path, *, scaled: bool = False, processes: int = 2, log_dir: Path | None = None, s3: bool = False
+        self, workdir: Path, *, scaled: bool = False, processes: int = 2, log_dir: Path | None = None, s3: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.scaled = scaled
@@ -327,7 +328,7 @@ class Service:
         self.token = ""
         self.schema = ""
         self.namespace = ""
-        self.env = self._env()
+        self.env = {**self._env(), **(env or {})}  # `env`: settings of this deployment (IMPORTER_*), for A/B rows
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IMPORTER_")}
