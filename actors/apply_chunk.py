@@ -41,6 +41,8 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
     checked = rt.check_ahead.take((view.uuid, chunk, schema_json, columns))
     if chunk + 1 < view.parsed.chunks:  # the next chunk's rows are checked in a child while this one is written
         rt.check_ahead.start((view.uuid, chunk + 1, schema_json, columns), partial(_parsed_bytes, rt, view.uuid, chunk + 1))
+    else:
+        rt.check_ahead.rest()
     if checked is None:
         checked = check_rows(
             _staged(rt, view.uuid, chunk), RowValidator(dataset.schema, columns), KeyReader(dataset.schema, columns)

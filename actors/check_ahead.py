@@ -154,6 +154,16 @@ class CheckAhead:
         self.taken += 1
         return checked
 
+    def rest(self) -> None:
+        """An import took its last chunk: let the child end unless another import's check is under way.
+
+        A child between imports would be memory kept for nothing; the next import starts a new one.
+        """
+        with self._lock:
+            if not self._started and self._child is not None:
+                self._child.close()
+                self._child = None
+
     def close(self) -> None:
         """Let the child end (it exits when its stdin closes)."""
         with self._lock:

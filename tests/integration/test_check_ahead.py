@@ -59,6 +59,7 @@ def test_an_import_gives_the_same_outcomes_and_records_with_check_ahead_as_witho
         assert resp.status_code == 202, resp.text
         results[name] = _outcomes(harness, int(resp.json()["id"]))
         assert harness.rt.check_ahead.taken - taken == (4 if enabled else 0)  # chunks 1-4 were checked ahead
+        assert harness.rt.check_ahead._child is None  # and the child ended with the import's last chunk
     assert results["ahead"] == results["inline"]
     assert {o for _, o, _, _ in results["ahead"]} >= {"c", "f"}
     assert harness.records("acme", "ahead") == harness.records("acme", "inline")
