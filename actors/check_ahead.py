@@ -19,11 +19,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 
 import msgspec
 
+from actors.blobs import Blobs
 from actors.check_child import read_frame, write_frame
-from actors.checks import CheckedChunk, decode_checked
+from actors.checks import CheckedChunk, checked_key, decode_checked
 
 logger = logging.getLogger("importer.check_ahead")
 
@@ -107,10 +109,15 @@ class _Child:
 
 
 class CheckAhead:
-    """One worker process's child for checking chunks ahead of their apply (started on first use)."""
+    """One worker process's child for checking chunks ahead of their apply (started on first use).
 
-    def __init__(self, enabled: bool) -> None:
+    With several worker processes (scaled), the next chunk may be applied by another one: then a
+    finished check is also stored beside the parsed chunk (`share`), where any worker finds it.
+    """
+
+    def __init__(self, enabled: bool, share: Blobs | None = None) -> None:
         self.enabled = enabled
+        self.share = share
         self._lock = threading.Lock()
         self._child: _Child | None = None
         self._seq = 0
@@ -133,7 +140,10 @@ class CheckAhead:
             try:
                 if self._child is None or not self._child.alive:
                     self._child = _Child()
-                self._started[key] = self._child.submit(seq, request)
+                future = self._child.submit(seq, request)
+                if self.share is not None:
+                    future.add_done_callback(partial(_store, self.share, key))
+                self._started[key] = future
             except (OSError, RuntimeError) as exc:  # no child now: the worker checks itself
                 logger.warning("cannot check ahead (%s); chunks are checked in the worker", exc)
                 return
@@ -141,15 +151,31 @@ class CheckAhead:
                 self._started.popitem(last=False)
 
     def take(self, key: Key) -> CheckedChunk | None:
-        """The checked chunk if a check of it was started here (waiting for it to finish), else None."""
+        """The checked chunk if a check of it was started here (waiting for it to finish) or stored
+        by another worker, else None."""
+        if not self.enabled:
+            return None
         with self._lock:
             future = self._started.pop(key, None)
         if future is None:
-            return None
+            return self._shared(key)
         try:
             checked = decode_checked(future.result(timeout=_WAIT_SECONDS))
         except Exception as exc:  # a broken or slow child: the worker checks the chunk itself
             logger.warning("check ahead of chunk %d failed (%s: %s); checking it in the worker", key[1], type(exc).__name__, exc)
+            return None
+        self.taken += 1
+        return checked
+
+    def _shared(self, key: Key) -> CheckedChunk | None:
+        if self.share is None:
+            return None
+        try:
+            checked = decode_checked(self.share.read_bytes(checked_key(*key)))
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # the store is away or the blob is bad: the worker checks the chunk itself
+            logger.warning("stored check of chunk %d unusable (%s: %s)", key[1], type(exc).__name__, exc)
             return None
         self.taken += 1
         return checked
@@ -160,6 +186,8 @@ class CheckAhead:
         A child between imports would be memory kept for nothing; the next import starts a new one.
         """
         with self._lock:
+            for key in [k for k, f in self._started.items() if f.done()]:  # checks another worker took from the store
+                del self._started[key]
             if not self._started and self._child is not None:
                 self._child.close()
                 self._child = None
@@ -171,3 +199,13 @@ class CheckAhead:
             if self._child is not None:
                 self._child.close()
                 self._child = None
+
+
+def _store(share: Blobs, key: Key, future: Future[bytes]) -> None:
+    """A finished check, stored for whichever worker applies the chunk (in the child's reader thread)."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    try:
+        share.write_bytes(checked_key(*key), future.result())
+    except Exception as exc:  # only a lost speed-up: that worker checks the chunk itself
+        logger.warning("could not store the check of chunk %d (%s: %s)", key[1], type(exc).__name__, exc)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import msgspec
 
-from actors.chunks import ParsedChunk
+from actors.chunks import ParsedChunk, chunks_prefix
 from events.datasets import KeyReader, RowValidator, ValidRow
 
 # A checked row: (index, line, the validated row or what is wrong with it, prefixed with its line).
@@ -41,6 +43,13 @@ def check_rows(staged: ParsedChunk, validator: RowValidator, key_of: KeyReader) 
             rows.append((index, line, result))
         index += 1
     return CheckedChunk(staged.first, rows, failed_keys)
+
+
+def checked_key(ticket_uuid: str, chunk: int, schema_json: bytes, columns: tuple[str, ...]) -> str:
+    """Where a shared check of a chunk is stored: beside the parsed chunk (so it goes with it), named
+    after what it depends on (a dataset redefined mid-import is checked again)."""
+    digest = hashlib.blake2b(schema_json + b"\0" + "\0".join(columns).encode(), digest_size=8).hexdigest()
+    return f"{chunks_prefix(ticket_uuid)}/{chunk}.checked-{digest}.msgpack"
 
 
 def encode_checked(chunk: CheckedChunk) -> bytes:

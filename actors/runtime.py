@@ -55,7 +55,8 @@ class Runtime:
         self.allow = AllowList.parse(settings.allowed_hosts)
         self.worker_process: WorkerProcess | None = None  # set when `serve` runs its worker as a child
         self.render_webhook = render_webhook
-        self.check_ahead = CheckAhead(settings.check_ahead)
+        # Scaled: the next chunk may go to another worker process, so finished checks are stored.
+        self.check_ahead = CheckAhead(settings.check_ahead, share=None if settings.embedded else self.blobs)
         self.actors: dict[str, dramatiq.Actor[Any, Any]] = declare_actors(self)
 
     def view(self, ticket: int) -> ImportView | None:

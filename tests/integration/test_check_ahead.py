@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
+from actors.blobs import LocalBlobs
 from actors.check_ahead import CheckAhead
-from actors.checks import check_rows
+from actors.checks import check_rows, checked_key
 from actors.chunks import ParsedChunk, encode_chunk
 from events.datasets import KeyReader, RowValidator, parse_schema
 from events.projections import iter_results
@@ -110,3 +112,26 @@ def test_a_chunk_that_cannot_be_read_fails_only_its_own_check() -> None:
         assert got is not None and len(got.rows) == 20
     finally:
         ahead.close()
+
+
+def test_a_check_started_by_one_worker_process_is_found_by_another_through_the_blob_store(tmp_path: Path) -> None:
+    """Scaled: chunk k+1 may be applied by another worker process than the one that checked it ahead."""
+    schema = parse_schema(CONTACTS_SCHEMA)
+    staged = _chunk(0, _messy(100)[1:])
+    store = LocalBlobs(tmp_path / "blobs")
+    key = ("4f1c9d2e-0000-4000-8000-000000000001", 1, msgspec.json.encode(schema), COLUMNS)
+    checking, applying = CheckAhead(enabled=True, share=store), CheckAhead(enabled=True, share=store)
+    try:
+        checking.start(key, lambda: encode_chunk(staged))
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "blobs" / checked_key(*key)).exists():
+            assert time.monotonic() < deadline, "the check was not stored within 30 s"
+            time.sleep(0.02)
+        got = applying.take(key)
+        assert got == check_rows(staged, RowValidator(schema, COLUMNS), KeyReader(schema, COLUMNS))
+        assert applying.taken == 1
+        other_columns = (*key[:3], COLUMNS[:-1])  # a check made for other columns is not this one's
+        assert applying.take(other_columns) is None
+    finally:
+        checking.close()
+        applying.close()
