@@ -45,12 +45,20 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
                 new.append(RolledBack(at=at, rows=view.created + view.updated))
                 reason += "; no records were added or updated"
             new.append(ImportFailed(at=at, reason=reason, skipped=skipped))
-        else:
-            if dry_run:  # the report is complete; what the import would have written goes
-                records.discard_staged(conn, ticket)
-            elif atomic:
-                locks.dataset_writes(conn, row.dataset_id)
+        elif dry_run:  # the report is complete; what the import would have written goes
+            records.discard_staged(conn, ticket)
+            new = [ImportCompleted(at=at)]
+        elif atomic:
+            locks.dataset_writes(conn, row.dataset_id)
+            # Its chunks decided against the records as they were then: merge only if they still are.
+            stale = records.stale_staging(conn, row.dataset_id, ticket)
+            if stale is None:
                 records.merge_staged(conn, row.dataset_id, ticket)
+                new = [ImportCompleted(at=at)]
+            else:
+                records.discard_staged(conn, ticket)
+                new = [RolledBack(at=at, rows=view.created + view.updated), ImportFailed(at=at, reason=_overtaken(stale))]
+        else:
             new = [ImportCompleted(at=at)]
         event_log.append(conn, ticket, view.seq, new)
         faults.hit("finalize", "before_commit", None, conn)
@@ -60,3 +68,12 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     except BlobUnavailable as exc:  # not worth holding the callback for: the retention sweep removes them
         logger.warning("ticket %d: parsed chunks not removed yet: %s", ticket, exc)
     rt.drive(ticket)
+
+
+def _overtaken(stale: records.StaleStaging) -> str:
+    """Why an atomic import whose records another import changed while it ran was refused."""
+    key = stale.first_key if len(stale.first_key) <= 100 else stale.first_key[:99] + "…"
+    return (
+        f"another import changed {stale.changed} of this import's records while it ran (first: key {key}); "
+        "no records were added or updated; submit the file again"
+    )

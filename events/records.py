@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import sqlalchemy as sa
@@ -41,23 +41,28 @@ def created_rows(
     return found
 
 
-def _insert_rows(conn: sa.Connection, head: str, tail: str, rows: Sequence[tuple[Any, ...]]) -> None:
+def _insert_rows(
+    conn: sa.Connection, head: str, tail: str, rows: Sequence[tuple[Any, ...]], tail_params: Sequence[Any] = ()
+) -> None:
     """SQLite: many rows per INSERT statement (as many as its bound-parameter limit allows).
 
     One statement per few thousand rows instead of executemany's one step per row: the sqlite3
     module releases the GIL around each step, so a per-row step makes a chunk's insert hand the
     interpreter back and forth thousands of times while another thread (the parse reading on) runs.
+    `tail_params` are bound after the rows' values, for placeholders in `tail`.
     """
     dbapi = conn.connection.dbapi_connection
     width = len(rows[0])
     limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
-    per = max(1, limit // width)
+    per = max(1, (limit - len(tail_params)) // width)
     group = "(" + ",".join("?" * width) + ")"
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
         for start in range(0, len(rows), per):
             batch = rows[start : start + per]
-            cursor.execute(f"{head} VALUES {','.join([group] * len(batch))} {tail}", [v for row in batch for v in row])
+            cursor.execute(
+                f"{head} VALUES {','.join([group] * len(batch))} {tail}", [v for row in batch for v in row] + list(tail_params)
+            )
     finally:
         cursor.close()
 
@@ -99,8 +104,14 @@ _UPSERT_RECORDS = (
     "INSERT INTO records (dataset_id, key, uuid, data, ticket)",
     "ON CONFLICT (dataset_id, key) DO UPDATE SET data = excluded.data, ticket = excluded.ticket",
 )
+# Staging keeps the key's record data as it is now in `base` (NULL: no record), the first time the
+# import stages the key only: a later chunk's upsert replaces `data`, never `base`. Under the
+# dataset lock, as the chunk's decisions, so `base` is what they were decided against.
+# (WHERE true: SQLite's parser needs it between a join and ON CONFLICT.)
 _UPSERT_STAGED = (
-    "INSERT INTO staged (ticket, key, uuid, data)",
+    "INSERT INTO staged (ticket, key, uuid, data, base) "
+    "SELECT v.column1, v.column2, v.column3, v.column4, r.data FROM (",
+    ") AS v LEFT JOIN records r ON r.dataset_id = ? AND r.key = v.column2 WHERE true "
     "ON CONFLICT (ticket, key) DO UPDATE SET data = excluded.data",
 )
 
@@ -120,7 +131,7 @@ def write(
     rows: list[tuple[Any, ...]]
     if staged:
         rows = [(ticket, w.key, record_uuid(ticket_uuid, w.index), encode(w.values).decode()) for w in writes]
-        _insert_rows(conn, *_UPSERT_STAGED, rows)
+        _insert_rows(conn, *_UPSERT_STAGED, rows, tail_params=(dataset_id,))
     else:
         rows = [(dataset_id, w.key, record_uuid(ticket_uuid, w.index), encode(w.values).decode(), ticket) for w in writes]
         _insert_rows(conn, *_UPSERT_RECORDS, rows)
@@ -139,13 +150,14 @@ def _write_pg(
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         if staged:
-            cursor.execute(
-                "INSERT INTO staged (ticket, key, uuid, data) "
-                "SELECT %s, k, u, d FROM unnest(%b::text[], %b::text[], %b::text[]) AS t(k, u, d) "
+            cursor.execute(  # `base` as in _UPSERT_STAGED
+                "INSERT INTO staged (ticket, key, uuid, data, base) "
+                "SELECT %s, t.k, t.u, t.d, r.data FROM unnest(%b::text[], %b::text[], %b::text[]) AS t(k, u, d) "
+                "LEFT JOIN records r ON r.dataset_id = %s AND r.key = t.k "
                 "ON CONFLICT (ticket, key) DO UPDATE SET data = excluded.data",
                 (
                     ticket, [w.key for w in writes], [record_uuid(ticket_uuid, w.index) for w in writes],
-                    [encode(w.values).decode() for w in writes],
+                    [encode(w.values).decode() for w in writes], dataset_id,
                 ),
             )
             return
@@ -166,6 +178,34 @@ def _write_pg(
                 raise RuntimeError(f"{len(updates) - cursor.rowcount} of {len(updates)} records to update are gone")
     finally:
         cursor.close()
+
+
+class StaleStaging(NamedTuple):
+    """Staged keys whose record another writer changed since the import staged them."""
+
+    changed: int  # how many
+    first_key: str  # the first of them in the import's file
+
+
+def stale_staging(conn: sa.Connection, dataset_id: int, ticket: int) -> StaleStaging | None:
+    """Whether any staged key's record no longer holds the `base` it was decided against (call under the dataset lock).
+
+    One pass over the ticket's staging, each key joined to its record on the records' unique
+    (dataset_id, key) index; what changed is counted and sorted on its own (nothing, without a
+    conflict: sorting the staging first doubled the time on PostgreSQL). A staged row's uuid carries
+    the index of the row that first staged it, so ordering by it gives file order.
+    """
+    differs = "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
+    changed, first = conn.execute(
+        sa.text(
+            "WITH changed AS (SELECT s.key, s.uuid FROM staged s "
+            "LEFT JOIN records r ON r.dataset_id = :ds AND r.key = s.key "
+            f"WHERE s.ticket = :t AND r.data {differs} s.base) "
+            "SELECT (SELECT count(*) FROM changed), (SELECT key FROM changed ORDER BY uuid LIMIT 1)"
+        ),
+        {"ds": dataset_id, "t": ticket},
+    ).one()
+    return StaleStaging(int(changed), str(first)) if changed else None
 
 
 def merge_staged(conn: sa.Connection, dataset_id: int, ticket: int) -> int:

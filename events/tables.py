@@ -128,6 +128,8 @@ records = sa.Table(
 )
 
 # Rows of an atomic import wait here until the whole file is known to be within its threshold.
+# `base` is the key's record data when the import first staged it (NULL: none existed): finalize
+# merges only if every staged key's record still holds its base, i.e. the decisions still hold.
 staged = sa.Table(
     "staged",
     metadata,
@@ -135,6 +137,7 @@ staged = sa.Table(
     sa.Column("key", sa.Text, nullable=False),
     sa.Column("uuid", sa.String(36), nullable=False),
     sa.Column("data", sa.Text, nullable=False),
+    sa.Column("base", sa.Text, nullable=True),
     sa.PrimaryKeyConstraint("ticket", "key", name="pk_staged"),
 )
 

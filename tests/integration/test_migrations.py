@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,19 @@ from alembic.script import ScriptDirectory
 
 from actors.settings import load_settings
 from actors.worker import EmbeddedWorker
+from app.tenants import create_tenant
 from app.wiring import make_runtime
-from events import migrations
+from events import catalog, migrations, records, tables
+from events.datasets import parse_schema
 from events.db import make_engine, read_tx, write_tx
+from events.log import now
 from events.tables import metadata
-from tests.support import Harness, contacts, upgrade_to, write_csv
+from tests.support import CONTACTS_SCHEMA, Harness, contacts, upgrade_to, write_csv
 
 # What metadata.create_all made at d4488ae, the last commit before migrations: revision 0001 is that
 # schema, and a database without alembic_version has it. Tables and columns added since come in later revisions.
 BEFORE_MIGRATIONS = ("tenants", "credentials", "datasets", "tickets", "events", "records", "staged", "batches")
-ADDED_COLUMNS = {("tickets", "secret_callback")}  # 0004
+ADDED_COLUMNS = {("tickets", "secret_callback"), ("staged", "base")}  # 0004, 0005
 
 
 def _before_migrations() -> sa.MetaData:
@@ -195,3 +199,35 @@ def test_serve_and_worker_migrate_in_a_short_lived_process_and_never_load_alembi
     engine.dispose()
     again = subprocess.run(run, capture_output=True, text=True, timeout=120)
     assert (again.returncode, again.stdout) == (0, "False\n")  # at head: one read, no process started
+
+
+def test_rows_staged_before_0005_take_their_records_as_they_are_at_the_upgrade_as_base(db_url: str) -> None:
+    """Given an atomic import's staging at revision 0004 (one key with a record, one without), the upgrade
+    fills staged.base from the records: the import is not refused for what it could not have recorded,
+    and a change made after the upgrade is still found."""
+    engine = make_engine(db_url, upgrade=False)
+    try:
+        with write_tx(engine) as conn:
+            upgrade_to(conn, "0004")
+            create_tenant(conn, "acme")
+            tenant = catalog.tenant_by_name(conn, "acme")
+            assert tenant is not None
+            dataset, _ = catalog.put_dataset(conn, tenant.id, "contacts", parse_schema(CONTACTS_SCHEMA), now())
+            ticket = catalog.insert_ticket(
+                conn, uuid=str(uuid.uuid4()), tenant_id=tenant.id, dataset_id=dataset.id, dialect="native",
+                dedup_key=None, has_callback=False, secret_uri=None, at=now(),
+            )
+            conn.execute(tables.records.insert().values(dataset_id=dataset.id, key="old", uuid="u0", data='{"n":1}'))
+            conn.execute(sa.text("INSERT INTO staged (ticket, key, uuid, data) VALUES (:t, :k, :u, :d)"), [
+                {"t": ticket, "k": "old", "u": "u1", "d": '{"n":2}'}, {"t": ticket, "k": "new", "u": "u2", "d": '{"n":3}'},
+            ])  # the columns staged had then
+        assert migrations.upgrade(engine) == ("0004", migrations.head())
+        with read_tx(engine) as conn:
+            bases = {key: base for key, base in conn.execute(sa.text("SELECT key, base FROM staged"))}
+            assert bases == {"old": '{"n":1}', "new": None}
+            assert records.stale_staging(conn, dataset.id, ticket) is None
+        with write_tx(engine) as conn:
+            conn.execute(tables.records.update().where(tables.records.c.key == "old").values(data='{"n":9}'))
+            assert records.stale_staging(conn, dataset.id, ticket) == (1, "old")
+    finally:
+        engine.dispose()
