@@ -25,7 +25,7 @@ import msgspec
 
 from actors.blobs import Blobs
 from actors.check_child import read_frame, write_frame
-from actors.checks import CheckedChunk, checked_key, decode_checked
+from actors.checks import CheckedChunk, checked_key, decode_checked, encode_checked, join_checked
 
 logger = logging.getLogger("importer.check_ahead")
 
@@ -41,16 +41,16 @@ class _Child:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "actors.check_child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
-        self.pending: dict[int, Future[bytes]] = {}
+        self.pending: dict[int, Future[list[bytes]]] = {}
         self.lock = threading.Lock()
         self.outbox: queue.SimpleQueue[tuple[int, Callable[[], bytes]] | None] = queue.SimpleQueue()
         self.alive = True
         threading.Thread(target=self._write, name="check-ahead-writer", daemon=True).start()
         threading.Thread(target=self._read, name="check-ahead-reader", daemon=True).start()
 
-    def submit(self, seq: int, request: Callable[[], bytes]) -> Future[bytes]:
+    def submit(self, seq: int, request: Callable[[], bytes]) -> Future[list[bytes]]:
         """Queue a request (made in the writer thread: reading the chunk may wait on object storage)."""
-        future: Future[bytes] = Future()
+        future: Future[list[bytes]] = Future()
         with self.lock:
             if not self.alive:
                 raise RuntimeError("the check-ahead child has ended")
@@ -121,7 +121,7 @@ class CheckAhead:
         self._lock = threading.Lock()
         self._child: _Child | None = None
         self._seq = 0
-        self._started: OrderedDict[Key, Future[bytes]] = OrderedDict()
+        self._started: OrderedDict[Key, Future[list[bytes]]] = OrderedDict()
         self.taken = 0  # chunks the worker took checked from the child (for tests and the curious)
 
     def start(self, key: Key, parsed: Callable[[], bytes]) -> None:
@@ -160,7 +160,7 @@ class CheckAhead:
         if future is None:
             return self._shared(key)
         try:
-            checked = decode_checked(future.result(timeout=_WAIT_SECONDS))
+            checked = join_checked([decode_checked(piece) for piece in future.result(timeout=_WAIT_SECONDS)])
         except Exception as exc:  # a broken or slow child: the worker checks the chunk itself
             logger.warning("check ahead of chunk %d failed (%s: %s); checking it in the worker", key[1], type(exc).__name__, exc)
             return None
@@ -201,11 +201,11 @@ class CheckAhead:
                 self._child = None
 
 
-def _store(share: Blobs, key: Key, future: Future[bytes]) -> None:
+def _store(share: Blobs, key: Key, future: Future[list[bytes]]) -> None:
     """A finished check, stored for whichever worker applies the chunk (in the child's reader thread)."""
     if future.cancelled() or future.exception() is not None:
         return
     try:
-        share.write_bytes(checked_key(*key), future.result())
+        share.write_bytes(checked_key(*key), encode_checked(join_checked([decode_checked(p) for p in future.result()])))
     except Exception as exc:  # only a lost speed-up: that worker checks the chunk itself
         logger.warning("could not store the check of chunk %d (%s: %s)", key[1], type(exc).__name__, exc)

@@ -1,8 +1,8 @@
 """`python -m actors.check_child`: the lean process that checks chunks for actors.check_ahead.
 
 It reads requests from stdin and writes answers to stdout, each a 4-byte big-endian length and a
-msgpack array: request [seq, parsed chunk bytes, schema JSON, columns], answer [seq, ok, checked
-chunk bytes or the error]. It ends when stdin closes (its worker ended, however it ended).
+msgpack array: request [seq, parsed chunk bytes, schema JSON, columns], answer [seq, ok, the checked
+chunk in slices (a list of serialised CheckedChunks) or the error]. It ends when stdin closes (its worker ended, however it ended).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import IO
 import msgspec
 
 from actors.checks import check_rows, encode_checked
-from actors.chunks import decode_chunk
+from actors.chunks import ParsedChunk, decode_chunk
 from events.datasets import DatasetSchema, KeyReader, RowValidator
 
 _HEAD = struct.Struct(">I")
@@ -37,15 +37,24 @@ def write_frame(stream: IO[bytes], body: bytes) -> None:
     stream.flush()
 
 
-def check(parsed: bytes, schema_json: bytes, columns: tuple[str, ...]) -> bytes:
-    """Check one parsed chunk; the checked chunk, serialised (validators kept per schema and columns)."""
+_SLICE = 500  # rows checked and serialised at a time: the child holds one slice's results, not a chunk's
+
+
+def check(parsed: bytes, schema_json: bytes, columns: tuple[str, ...]) -> list[bytes]:
+    """Check one parsed chunk; the checked chunk, serialised in slices (validators kept per schema and columns)."""
     found = _validators.get((schema_json, columns))
     if found is None:
         schema = msgspec.json.decode(schema_json, type=DatasetSchema)
         found = _validators[(schema_json, columns)] = (RowValidator(schema, columns), KeyReader(schema, columns))
         while len(_validators) > 16:
             del _validators[next(iter(_validators))]
-    return encode_checked(check_rows(decode_chunk(parsed), *found))
+    chunk = decode_chunk(parsed)
+    rows, pieces = chunk.rows, []
+    for start in range(0, len(rows), _SLICE):
+        piece = ParsedChunk(chunk.first + start, rows[start : start + _SLICE])
+        rows[start : start + _SLICE] = [None] * len(piece.rows)  # type: ignore[list-item]  # its cells go now
+        pieces.append(encode_checked(check_rows(piece, *found)))
+    return pieces
 
 
 def main() -> None:

@@ -45,6 +45,16 @@ def check_rows(staged: ParsedChunk, validator: RowValidator, key_of: KeyReader) 
     return CheckedChunk(staged.first, rows, failed_keys)
 
 
+def join_checked(pieces: list[CheckedChunk]) -> CheckedChunk:
+    """One checked chunk from consecutive slices of it."""
+    if len(pieces) == 1:
+        return pieces[0]
+    failed_keys: dict[int, str] = {}
+    for piece in pieces:
+        failed_keys.update(piece.failed_keys)
+    return CheckedChunk(pieces[0].first if pieces else 0, [row for piece in pieces for row in piece.rows], failed_keys)
+
+
 def checked_key(ticket_uuid: str, chunk: int, schema_json: bytes, columns: tuple[str, ...]) -> str:
     """Where a shared check of a chunk is stored: beside the parsed chunk (so it goes with it), named
     after what it depends on (a dataset redefined mid-import is checked again)."""
