@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,9 @@ class Runtime:
         self.worker_process: WorkerProcess | None = None  # set when `serve` runs its worker as a child
         self.render_webhook = render_webhook
         # Scaled: the next chunk may go to another worker process, so finished checks are stored.
-        self.check_ahead = CheckAhead(settings.check_ahead, share=None if settings.embedded else self.blobs)
+        # One core: the child would only take turns with the worker, so it is not started.
+        ahead = settings.check_ahead and (os.cpu_count() or 1) > 1
+        self.check_ahead = CheckAhead(ahead, share=None if settings.embedded else self.blobs)
         self.actors: dict[str, dramatiq.Actor[Any, Any]] = declare_actors(self)
 
     def view(self, ticket: int) -> ImportView | None:
