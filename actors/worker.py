@@ -30,7 +30,7 @@ class EmbeddedWorker:
 
     def __init__(self, rt: Runtime, threads: int | None = None) -> None:
         self.rt = rt
-        self.worker = dramatiq.Worker(rt.broker, worker_threads=threads or rt.settings.worker_threads, worker_timeout=100)
+        self.worker = dramatiq.Worker(rt.broker, worker_threads=threads or rt.settings.worker_threads, worker_timeout=rt.settings.worker_poll_ms)
         self.resumer = Resumer(rt)
         self._running = False
 
