@@ -137,15 +137,15 @@ def test_grace_expiry_is_decided_by_the_stored_time(embedded: Harness) -> None:
     until = datetime.fromisoformat(rotated["previous_valid_until"])
     digest = hash_secret(old["native"]["token"])
     with read_tx(embedded.rt.engine) as conn:
-        assert catalog.credential_by_hash(conn, "native", digest, until - timedelta(seconds=1)) is not None
-        assert catalog.credential_by_hash(conn, "native", digest, until) is None
+        assert catalog.tenant_by_secret(conn, "native", digest, until - timedelta(seconds=1)) is not None
+        assert catalog.tenant_by_secret(conn, "native", digest, until) is None
     # a later rotation drops retired secrets whose time has passed, and keeps the rest
     with write_tx(embedded.rt.engine) as conn:
         tenant = catalog.tenant_by_name(conn, "acme")
         assert tenant is not None
         catalog.rotate_credential(conn, tenant.id, "native", hash_secret("x"), at=until + timedelta(seconds=1), keep_old_until=None)
     with read_tx(embedded.rt.engine) as conn:
-        assert catalog.credential_by_hash(conn, "native", digest, until - timedelta(seconds=1)) is None
+        assert catalog.tenant_by_secret(conn, "native", digest, until - timedelta(seconds=1)) is None
 
 
 def test_rotation_refusals(embedded: Harness) -> None:
@@ -170,3 +170,4 @@ def test_rotation_refusals(embedded: Harness) -> None:
     table = _cli(env, "tenants", "rotate", "acme", "--dialect", "admin", "--grace", "60")
     assert table.exit_code == 0 and "bearer_token=adm_" in table.stdout
     assert "the previous ones work until" in " ".join(table.stdout.split())
+
