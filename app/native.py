@@ -14,7 +14,7 @@ from litestar.response import Stream
 
 from actors.readers import FileInfo
 from app import service
-from app.auth import native_tenant, runtime
+from app.auth import native_tenant, native_tenant_in, native_token, runtime
 from app.concurrency import in_thread
 from app.errors import BadRequest, Conflict, NotFound
 from app.json_body import JSON_BODY_LIMIT, auth_then_json, check_depth, small_body
@@ -164,8 +164,13 @@ class NativeImports(Controller):
         return ImportList(items=items, next_before=ids[limit - 1] if len(ids) > limit else None)
 
     @get("/{ticket:int}", sync_to_thread=True, summary="An import's status and counts", responses=ERROR_RESPONSES)
-    def status(self, request: Request[Any, Any, Any], tenant: TenantRow, ticket: int) -> ImportOut:
-        _, view = service.find_ticket(runtime(request), tenant, ticket)
+    def status(self, request: Request[Any, Any, Any], ticket: int) -> ImportOut:
+        # The hot polling path: the token is checked here, in the same thread hop and transaction
+        # as the look-up, rather than by the `tenant` dependency (a hop and a transaction of its own).
+        token = native_token(request)
+        rt = runtime(request)
+        with read_tx(rt.engine) as conn:
+            _, view = service.find_ticket_in(conn, rt, native_tenant_in(conn, token), ticket)
         return render_import(view)
 
     @get("/{ticket:int}/events", sync_to_thread=True, responses=ERROR_RESPONSES,
