@@ -202,4 +202,3 @@ def test_status_polls_check_the_token_on_every_request(embedded: Harness, tmp_pa
         conn.execute(retired_credentials.update().values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
     assert poll(rotated).status_code == 401
     assert poll(graced).json()["id"] == ticket
-
