@@ -76,7 +76,14 @@ def _tune_sqlite(engine: sa.Engine, *, busy_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+        begin = conn.get_execution_options().get("sqlite_begin", "BEGIN")
+        if begin == "BEGIN":
+            # A deferred BEGIN takes no lock, so it cannot fail the way BEGIN IMMEDIATE can (whose
+            # "database is locked" callers retry on as SQLAlchemy's error): straight to the driver,
+            # which saves a third of an empty read transaction (54 -> 36 µs).
+            conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+        else:
+            conn.exec_driver_sql(begin)
 
 
 def is_sqlite(engine: sa.Engine | sa.Connection) -> bool:
