@@ -1,10 +1,10 @@
 """Short reads on the event loop's own thread when the database is a local SQLite file.
 
-A status poll is about 0.3 ms of Python that holds the GIL whichever thread runs it. Handing it to a
-worker thread buys no parallelism (SQLite answers from the page cache; a WAL reader waits for no
-writer) and costs the process about 0.15 ms more CPU per request in futures, wake-ups and GIL
-hand-offs, a fifth of a poll's cost (measured, docs/performance.md). A database across a network
-makes a read wait, so there the read goes to a worker thread as every other one does.
+A status poll's read is about 0.25 ms of Python that holds the GIL whichever thread runs it. Handing
+it to a worker thread buys no parallelism (SQLite answers from the page cache; a WAL reader waits for
+no writer) and cost the process about 0.2 ms more CPU per poll in futures, wake-ups and GIL
+hand-offs, a quarter of a poll's cost then (docs/performance.md). A database across a network makes
+a read wait, so there the read goes to a worker thread as every other one does.
 """
 
 from __future__ import annotations
