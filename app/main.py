@@ -62,16 +62,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 worker.start()
                 state["worker"] = worker
         app.state.runtime = rt
-        app.state.loop_reads = LoopReads(rt.engine)
+        app.state.loop_reads = state["loop_reads"] = LoopReads(rt.engine)
         # The start-up heap (modules, the app, the runtime) never becomes garbage: keep it out of
         # the collector's full passes, which would otherwise stall requests for tens of ms.
         gc.freeze()
 
     def shutdown(app: Litestar) -> None:
-        app.state.loop_reads.close()
         worker = state.pop("worker", None)
         if worker is not None:
             worker.stop()
+        reads = state.pop("loop_reads", None)
+        if reads is not None:
+            reads.close()
         if runtime is None:
             app.state.runtime.close()
 
