@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from litestar import Request
 
 from actors.runtime import Runtime
@@ -45,12 +46,24 @@ def by_pair(rt: Runtime, dialect: str, ident: str | None, secret: str | None) ->
         return check_pair(conn, dialect, ident, secret)
 
 
-def native_tenant(request: Request[Any, Any, Any]) -> TenantRow:
-    """Native API auth: `Authorization: Bearer <token>`."""
+def native_token(request: Request[Any, Any, Any]) -> str:
+    """The native API's credential, `Authorization: Bearer <token>`, not yet checked (401 when absent)."""
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("missing credentials: send 'Authorization: Bearer <token>'")
-    tenant = by_token(runtime(request), "native", token)
+    return token
+
+
+def native_tenant_in(conn: sa.Connection, token: str) -> TenantRow:
+    """The tenant of a native token, checked in the caller's transaction (401 when it is not valid now)."""
+    tenant = tenant_by_token(conn, "native", token)
     if tenant is None:
         raise Unauthorized("invalid bearer token")
     return tenant
+
+
+def native_tenant(request: Request[Any, Any, Any]) -> TenantRow:
+    """Native API auth: `Authorization: Bearer <token>`."""
+    token = native_token(request)
+    with read_tx(runtime(request).engine) as conn:
+        return native_tenant_in(conn, token)

@@ -15,6 +15,7 @@ from actors.worker_process import ForwardBroker, WorkerProcess
 from app.dialects import ERROR_PREFIXES
 from app.docs import asset, openapi_config
 from app.errors import classify
+from app.loop_reads import LoopReads
 from app.native import NativeDatasets, NativeImports
 from app.ops import OPS_HANDLERS
 from app.web import WEB_HANDLERS
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 worker.start()
                 state["worker"] = worker
         app.state.runtime = rt
+        app.state.loop_reads = state["loop_reads"] = LoopReads(rt.engine)
         # The start-up heap (modules, the app, the runtime) never becomes garbage: keep it out of
         # the collector's full passes, which would otherwise stall requests for tens of ms.
         gc.freeze()
@@ -69,6 +71,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         worker = state.pop("worker", None)
         if worker is not None:
             worker.stop()
+        reads = state.pop("loop_reads", None)
+        if reads is not None:
+            reads.close()
         if runtime is None:
             app.state.runtime.close()
 

@@ -179,10 +179,17 @@ def find_ticket(
     """The tenant's ticket and its view, or 404 (also for another tenant's ticket, or, given a
     dialect, for a ticket another front door accepted)."""
     with read_tx(rt.engine) as conn:
-        row = catalog.get_ticket(conn, ticket_id, tenant.id)
-        if row is not None and dialect is not None and row.dialect != dialect:
-            row = None
-        view = rt.views.load(conn, ticket_id) if row is not None else None
+        return find_ticket_in(conn, rt, tenant, ticket_id, dialect)
+
+
+def find_ticket_in(
+    conn: sa.Connection, rt: Runtime, tenant: TenantRow, ticket_id: int, dialect: str | None = None
+) -> tuple[TicketRow, ImportView]:
+    """find_ticket in the caller's transaction."""
+    row = catalog.get_ticket(conn, ticket_id, tenant.id)
+    if row is not None and dialect is not None and row.dialect != dialect:
+        row = None
+    view = rt.views.load(conn, ticket_id) if row is not None else None
     if row is None or view is None:
         raise NotFound(f"import {ticket_id} does not exist", code="unknown_import")
     return row, view

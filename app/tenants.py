@@ -111,10 +111,10 @@ def rotate_webhook_secret(conn: sa.Connection, tenant_id: int) -> str:
 def tenant_by_token(conn: sa.Connection, dialect: str, token: str) -> TenantRow | None:
     """The tenant owning a bearer-style secret of this dialect (or a rotated one still in its grace period)."""
     digest = hash_secret(token)
-    found = catalog.credential_by_hash(conn, dialect, digest, now())
+    found = catalog.tenant_by_secret(conn, dialect, digest, now())
     if found is None or not hmac.compare_digest(found[1], digest):
         return None
-    return get_tenant(conn, found[0])
+    return found[0]
 
 
 def tenant_by_ident(conn: sa.Connection, dialect: str, ident: str) -> tuple[TenantRow, str] | None:

@@ -45,9 +45,30 @@ class TicketRow(msgspec.Struct, frozen=True):
     secret_callback: str | None = None  # the callback URL with its credentials (the log has it redacted)
 
 
+# The look-ups every request makes (its credential, its ticket) are built once, with bound
+# parameters: building a select costs SQLAlchemy several times what SQLite takes to run it
+# (about 130 against 35 µs a look-up, measured on the status poll's path).
+_TENANT_COLS = (tenants.c.id, tenants.c.name, tenants.c.webhook_secret)
+_TENANT_BY_ID = sa.select(*_TENANT_COLS).where(tenants.c.id == sa.bindparam("tenant_id"))
+_TENANT_BY_SECRET = (
+    sa.select(*_TENANT_COLS, credentials.c.secret_hash)
+    .join_from(credentials, tenants, credentials.c.tenant_id == tenants.c.id)
+    .where(credentials.c.dialect == sa.bindparam("dialect"), credentials.c.secret_hash == sa.bindparam("secret_hash"))
+)
+_TENANT_BY_RETIRED_SECRET = (
+    sa.select(*_TENANT_COLS, retired_credentials.c.secret_hash)
+    .join_from(retired_credentials, tenants, retired_credentials.c.tenant_id == tenants.c.id)
+    .where(
+        retired_credentials.c.dialect == sa.bindparam("dialect"),
+        retired_credentials.c.secret_hash == sa.bindparam("secret_hash"),
+        retired_credentials.c.expires_at > sa.bindparam("at"),
+    )
+)
+
+
 def get_tenant(conn: sa.Connection, tenant_id: int) -> TenantRow | None:
     """A tenant by id."""
-    row = conn.execute(sa.select(tenants.c.id, tenants.c.name, tenants.c.webhook_secret).where(tenants.c.id == tenant_id)).first()
+    row = conn.execute(_TENANT_BY_ID, {"tenant_id": tenant_id}).first()
     return TenantRow(*row) if row else None
 
 
@@ -62,22 +83,14 @@ def add_credential(conn: sa.Connection, tenant_id: int, dialect: str, ident: str
     conn.execute(credentials.insert().values(tenant_id=tenant_id, dialect=dialect, ident=ident, secret_hash=secret_hash))
 
 
-def credential_by_hash(conn: sa.Connection, dialect: str, secret_hash: str, at: datetime) -> tuple[int, str] | None:
-    """(tenant id, stored hash) of the credential with this secret hash: a current one, or a
-    rotated one whose grace period has not ended at `at`."""
-    row = conn.execute(
-        sa.select(credentials.c.tenant_id, credentials.c.secret_hash).where(
-            credentials.c.dialect == dialect, credentials.c.secret_hash == secret_hash
-        )
-    ).first()
+def tenant_by_secret(conn: sa.Connection, dialect: str, secret_hash: str, at: datetime) -> tuple[TenantRow, str] | None:
+    """The tenant holding the credential with this secret hash, and the stored hash: a current
+    credential, or a rotated one whose grace period has not ended at `at`."""
+    params = {"dialect": dialect, "secret_hash": secret_hash}
+    row = conn.execute(_TENANT_BY_SECRET, params).first()
     if row is None:
-        row = conn.execute(
-            sa.select(retired_credentials.c.tenant_id, retired_credentials.c.secret_hash).where(
-                retired_credentials.c.dialect == dialect, retired_credentials.c.secret_hash == secret_hash,
-                retired_credentials.c.expires_at > at,
-            )
-        ).first()
-    return (int(row[0]), str(row[1])) if row else None
+        row = conn.execute(_TENANT_BY_RETIRED_SECRET, {**params, "at": at}).first()
+    return (TenantRow(row[0], row[1], row[2]), str(row[3])) if row else None
 
 
 def credential_by_ident(conn: sa.Connection, dialect: str, ident: str) -> tuple[int, str] | None:
@@ -171,14 +184,18 @@ _TICKET_COLS = (
 )
 
 
+_TICKET_BY_ID = sa.select(*_TICKET_COLS).where(tickets.c.id == sa.bindparam("ticket_id"))
+_TENANT_TICKET_BY_ID = _TICKET_BY_ID.where(tickets.c.tenant_id == sa.bindparam("tenant_id"))
+
+
 def get_ticket(conn: sa.Connection, ticket_id: int, tenant_id: int | None = None) -> TicketRow | None:
     """A ticket by id; with tenant_id, only if that tenant owns it."""
     if not 0 < ticket_id < 2**63:  # no such id can exist (a URL may carry any integer); the driver would refuse it
         return None
-    query = sa.select(*_TICKET_COLS).where(tickets.c.id == ticket_id)
-    if tenant_id is not None:
-        query = query.where(tickets.c.tenant_id == tenant_id)
-    row = conn.execute(query).first()
+    if tenant_id is None:
+        row = conn.execute(_TICKET_BY_ID, {"ticket_id": ticket_id}).first()
+    else:
+        row = conn.execute(_TENANT_TICKET_BY_ID, {"ticket_id": ticket_id, "tenant_id": tenant_id}).first()
     return TicketRow(**row._mapping) if row else None
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.pool import SingletonThreadPool
 
 from events import migrations
 
@@ -22,7 +23,7 @@ def make_engine(url: str, *, pool_size: int = 10, upgrade: bool = True) -> sa.En
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, busy_ms=60_000)
     else:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -45,7 +46,22 @@ def _wal(cur: Any, attempts: int = 100) -> None:
             time.sleep(0.01)
 
 
-def _tune_sqlite(engine: sa.Engine) -> None:
+def loop_engine(engine: sa.Engine, busy_ms: int = 100) -> sa.Engine | None:
+    """For a SQLite file, a second engine over it for short reads made on an event loop's thread:
+    each thread has its own connection (so the loop never waits for a pooled one that worker
+    threads hold) and a lock held longer than `busy_ms` is an error at once rather than a wait
+    (a WAL reader meets one only in rare cases, such as the recovery after a crash). None for an
+    in-memory SQLite database (a second engine would see another one) and for any other database."""
+    if not is_sqlite(engine) or engine.url.database in (None, "", ":memory:"):
+        return None
+    loop = sa.create_engine(
+        engine.url, poolclass=SingletonThreadPool, connect_args={"check_same_thread": False, "timeout": busy_ms / 1000}
+    )
+    _tune_sqlite(loop, busy_ms=busy_ms)
+    return loop
+
+
+def _tune_sqlite(engine: sa.Engine, *, busy_ms: int) -> None:
     """WAL for concurrent readers; BEGIN IMMEDIATE for writers so they queue instead of deadlocking."""
 
     @event.listens_for(engine, "connect")
@@ -54,13 +70,20 @@ def _tune_sqlite(engine: sa.Engine) -> None:
         cur = dbapi_conn.cursor()
         _wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+        begin = conn.get_execution_options().get("sqlite_begin", "BEGIN")
+        if begin == "BEGIN":
+            # A deferred BEGIN takes no lock, so it cannot fail the way BEGIN IMMEDIATE can (whose
+            # "database is locked" callers retry on as SQLAlchemy's error): straight to the driver,
+            # which saves a third of an empty read transaction (54 -> 36 µs).
+            conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+        else:
+            conn.exec_driver_sql(begin)
 
 
 def is_sqlite(engine: sa.Engine | sa.Connection) -> bool:

@@ -68,14 +68,19 @@ def append(conn: sa.Connection, ticket: int, expected_seq: int, new: Sequence[Ev
     return seq
 
 
+# Built once: every status request reads the events after its cached view (building the select
+# would cost several times what running it does).
+_READ_AFTER = (
+    sa.select(events.c.seq, events.c.body)
+    .where(events.c.ticket == sa.bindparam("ticket"), events.c.seq > sa.bindparam("after"))
+    .order_by(events.c.seq)
+)
+
+
 def read(conn: sa.Connection, ticket: int, after: int = 0, *, failures: bool = True) -> list[StoredEvent]:
     """The ticket's events with seq > after, in order (failures=False: ChunkApplied without its row
     failures, which chunk_failures reads when they are asked for)."""
-    result = conn.execute(
-        sa.select(events.c.seq, events.c.body)
-        .where(events.c.ticket == ticket, events.c.seq > after)
-        .order_by(events.c.seq)
-    )
+    result = conn.execute(_READ_AFTER, {"ticket": ticket, "after": after})
     decode = decode_event if failures else decode_event_counts
     return [StoredEvent(ticket, seq, decode(body)) for seq, body in result]
 

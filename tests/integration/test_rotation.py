@@ -8,14 +8,16 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from app.ops import issue_operator_token
 from app.tenants import hash_secret, rotate_credentials
 from events import catalog
 from events.db import read_tx, write_tx
-from tests.support import Harness
+from events.tables import retired_credentials
+from tests.support import Harness, contacts, write_csv
 
 Creds = dict[str, Any]
 BATCH = str(uuid.uuid4())
@@ -137,15 +139,15 @@ def test_grace_expiry_is_decided_by_the_stored_time(embedded: Harness) -> None:
     until = datetime.fromisoformat(rotated["previous_valid_until"])
     digest = hash_secret(old["native"]["token"])
     with read_tx(embedded.rt.engine) as conn:
-        assert catalog.credential_by_hash(conn, "native", digest, until - timedelta(seconds=1)) is not None
-        assert catalog.credential_by_hash(conn, "native", digest, until) is None
+        assert catalog.tenant_by_secret(conn, "native", digest, until - timedelta(seconds=1)) is not None
+        assert catalog.tenant_by_secret(conn, "native", digest, until) is None
     # a later rotation drops retired secrets whose time has passed, and keeps the rest
     with write_tx(embedded.rt.engine) as conn:
         tenant = catalog.tenant_by_name(conn, "acme")
         assert tenant is not None
         catalog.rotate_credential(conn, tenant.id, "native", hash_secret("x"), at=until + timedelta(seconds=1), keep_old_until=None)
     with read_tx(embedded.rt.engine) as conn:
-        assert catalog.credential_by_hash(conn, "native", digest, until - timedelta(seconds=1)) is None
+        assert catalog.tenant_by_secret(conn, "native", digest, until - timedelta(seconds=1)) is None
 
 
 def test_rotation_refusals(embedded: Harness) -> None:
@@ -170,3 +172,33 @@ def test_rotation_refusals(embedded: Harness) -> None:
     table = _cli(env, "tenants", "rotate", "acme", "--dialect", "admin", "--grace", "60")
     assert table.exit_code == 0 and "bearer_token=adm_" in table.stdout
     assert "the previous ones work until" in " ".join(table.stdout.split())
+
+
+def test_status_polls_check_the_token_on_every_request(embedded: Harness, tmp_path: Path) -> None:
+    """GET /imports/{id} checks its token in its own look-up rather than through the `tenant`
+    dependency: a poller loses access the moment a rotation commits, from the CLI (another engine)
+    as from this process, and a rotated token polls for its grace period and not a request longer."""
+    old = embedded.tenant("acme")
+    embedded.dataset("acme")
+    path = write_csv(tmp_path / "a.csv", contacts(3))
+    ticket = embedded.upload(old["native"]["token"], path, dataset="contacts").json()["id"]
+
+    def poll(creds: Creds) -> Any:
+        return embedded.client.get(f"/imports/{ticket}", headers=_headers("native", creds))
+
+    for _ in range(20):  # a run of polls, as a client makes them, before the rotation
+        assert poll(old).status_code == 200
+    result = _cli(env_of(embedded), "tenants", "rotate", "acme", "--dialect", "native", "--json")
+    assert result.exit_code == 0, result.output
+    rotated = json.loads(result.stdout)
+    refused = poll(old)
+    assert refused.status_code == 401 and refused.json()["error"]["message"] == "invalid bearer token", refused.text
+    assert poll(rotated).json()["id"] == ticket
+
+    with write_tx(embedded.rt.engine) as conn:  # rotated again: `rotated` is now in a grace period
+        graced = rotate_credentials(conn, "acme", "native", grace=3600)
+    assert poll(rotated).status_code == 200 and poll(graced).status_code == 200
+    with write_tx(embedded.rt.engine) as conn:  # the grace period ends (its stored time passes)
+        conn.execute(retired_credentials.update().values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    assert poll(rotated).status_code == 401
+    assert poll(graced).json()["id"] == ticket
