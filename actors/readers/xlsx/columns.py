@@ -24,6 +24,7 @@ _BOOLS = {
     "FALSE": "false",
 }
 _LEADING_ZERO = re.compile("\x000[0-9]")
+_DATES_KEPT = 1 << 16  # date serials remembered per sheet (a table's dates repeat: days, months)
 
 
 class ColumnText:
@@ -32,6 +33,7 @@ class ColumnText:
     def __init__(self, strings: SharedStrings, date1904: bool) -> None:
         self._strings = strings
         self._date1904 = date1904
+        self._dates: dict[str, str] = {}  # serial as written -> its text
         self._by_kind: dict[str, Callable[[Sequence[str]], list[str]]] = {
             "num": numbers,
             "date": self.dates,
@@ -72,7 +74,20 @@ class ColumnText:
         return list(map(strings.items.__getitem__, idx))
 
     def dates(self, raw: Sequence[str]) -> list[str]:
-        """date_text for a column, in C loops while every serial is a plain modern date."""
+        """date_text for a column: serials seen before from memory, the others as _new_dates."""
+        known = self._dates
+        texts = list(map(known.get, raw))
+        if None not in texts:
+            return texts  # type: ignore[return-value]
+        new = [v for v in set(raw) if v not in known]
+        if len(known) + len(new) > _DATES_KEPT:
+            known.clear()
+            new = list(set(raw))
+        known.update(zip(new, self._new_dates(new), strict=True))
+        return list(map(known.__getitem__, raw))
+
+    def _new_dates(self, raw: Sequence[str]) -> list[str]:
+        """date_text for many serials, in C loops while every serial is a plain modern date."""
         floats = list(map(float, raw))
         if min(floats) < (1 if self._date1904 else 61) or max(floats) >= MAX_SERIAL - 1:
             return [date_text(v, self._date1904) for v in raw]  # times of day, Excel's 1900 quirk
