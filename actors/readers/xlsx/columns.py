@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from itertools import repeat
 from operator import add, mul
 
-from actors.readers.cells import EPOCH_1900, EPOCH_1904, MAX_SERIAL, date_text, float_text, iso_text
+from actors.readers.cells import (
+    EPOCH_1900,
+    EPOCH_1904,
+    MAX_SERIAL,
+    date_text,
+    datetime_texts,
+    float_texts,
+    iso_text,
+)
 from actors.readers.xlsx.markup import unescape_ooxml
 from actors.readers.xlsx.strings import SharedStrings
 from actors.readers.xlsx.template import Template
@@ -92,13 +100,8 @@ class ColumnText:
         if min(floats) < (1 if self._date1904 else 61) or max(floats) >= MAX_SERIAL - 1:
             return [date_text(v, self._date1904) for v in raw]  # times of day, Excel's 1900 quirk
         ms = map(round, map(mul, floats, repeat(86_400_000)))  # Excel keeps milliseconds
-        moments = map(
-            add,
-            repeat(EPOCH_1904 if self._date1904 else EPOCH_1900),
-            map(timedelta, repeat(0), repeat(0), repeat(0), ms),
-        )
-        joined = "\x00".join(map(datetime.isoformat, moments)) + "\x00"
-        return joined.replace("T00:00:00\x00", "\x00")[:-1].split("\x00")
+        base = EPOCH_1904 if self._date1904 else EPOCH_1900
+        return datetime_texts(map(add, repeat(base), map(timedelta, repeat(0), repeat(0), repeat(0), ms)))
 
 
 def numbers(raw: Sequence[str]) -> list[str]:
@@ -111,13 +114,7 @@ def numbers(raw: Sequence[str]) -> list[str]:
         and not _LEADING_ZERO.search("\x00" + "\x00".join(raw))
     ):
         return list(raw)  # plain integers are already canonical
-    floats = list(map(float, raw))
-    if max(map(abs, floats)) >= 2**53:
-        return list(map(float_text, floats))
-    joined = "\x00" + "\x00".join(map(repr, floats)) + "\x00"
-    if "\x00-0.0\x00" in joined or "e" in joined:
-        return list(map(float_text, floats))
-    return joined.replace(".0\x00", "\x00")[1:-1].split("\x00")
+    return float_texts(list(map(float, raw)))
 
 
 def booleans(raw: Sequence[str]) -> list[str]:
