@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from actors.readers import FileInfo, ReaderError, read_rows
 from actors.readers.cells import date_text
-from actors.readers.xlsx import columns
+from actors.readers.xlsx import columns, markup
 from actors.readers.xlsx.exact import ExactRows
 from actors.readers.xlsx.strings import SharedStrings
 from tests.support import (
@@ -180,6 +180,25 @@ def test_shared_strings_read_alike_by_split_and_by_expat(
     fast = list(read_rows(path, info))
     exact = list(read_rows(path, info, fast=False))  # every entry through expat
     assert fast == exact
+
+
+def test_shared_strings_of_any_width_read_back_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compact table (one string, entries past U+FFFF apart) gives every entry back exactly,
+    across many pieces of the part, by the split and by expat."""
+    monkeypatch.setattr(markup, "CHUNK", 700)  # the table arrives in dozens of pieces
+    kinds = ["plain {}", "caf\u00e9 {}", "{} \u20ac", "\U0001f600 {}", "{} mixed \U0001f600 \u20ac \u00e9", ""]
+    texts = [kinds[i % len(kinds)].format(i) for i in range(300)]
+    entries = [
+        f"<si><r><t>{t[:3]}</t></r><r><t>{t[3:]}</t></r></si>" if i % 50 == 7 else f"<si><t>{t}</t></si>"
+        for i, t in enumerate(texts)
+    ]
+    rows = "".join(f'<row r="{i + 1}"><c r="A{i + 1}" t="s"><v>{i}</v></c><c r="B{i + 1}"><v>1</v></c></row>' for i in range(300))
+    path = hand_xlsx(tmp_path / "w.xlsx", sheet_xml(rows), strings=f"<sst {NS}>{''.join(entries)}</sst>")
+    expected = [(i + 1, [t or None, "1"]) for i, t in enumerate(texts)]
+    for fast in (True, False):
+        assert list(read_rows(path, FileInfo(format="xlsx", sheet="S"), fast=fast)) == expected
 
 
 CLEAN_VALUE = {  # values every template reads without falling back, so runs are read column-wise

@@ -42,19 +42,18 @@ class ColumnText:
         self._strings = strings
         self._date1904 = date1904
         self._dates: dict[str, str] = {}  # serial as written -> its text
-        self._by_kind: dict[str, Callable[[Sequence[str]], list[str]]] = {
-            "num": numbers,
-            "date": self.dates,
-            "s": self.shared,
-            "b": booleans,
-            "iso": isos,
-        }
 
     def convert(self, kind: str, column: list[str]) -> list[str]:
         """A column of one kind's raw values as text (the column itself when nothing changes)."""
+        # No table of bound methods: it would make a reference cycle that keeps the shared
+        # strings (tens of MB) alive after the read, until the next full collection.
+        if kind == "s":
+            return self.shared(column)
+        if kind == "date":
+            return self.dates(column)
         if kind == "raw":
             return list(map(unescape_ooxml, column)) if "_x" in "".join(column) else column
-        return self._by_kind[kind](column)
+        return _BY_KIND[kind](column)
 
     def convert_batch(self, t: Template) -> None:
         """Convert a template's batch in place, a column at a time; on any surprise mark it failed."""
@@ -76,10 +75,12 @@ class ColumnText:
         idx = list(map(int, raw))
         if min(idx) < 0:
             raise IndexError
-        strings = self._strings
-        if max(idx) >= len(strings.items):
-            strings.load(max(idx))
-        return list(map(strings.items.__getitem__, idx))
+        strings, top = self._strings, max(idx)
+        if top >= strings.count:
+            strings.load(top)
+            if top >= strings.count:
+                raise IndexError(top)
+        return strings.many(idx)
 
     def dates(self, raw: Sequence[str]) -> list[str]:
         """date_text for a column: serials seen before from memory, the others as _new_dates."""
@@ -128,3 +129,6 @@ def booleans(raw: Sequence[str]) -> list[str]:
 def isos(raw: Sequence[str]) -> list[str]:
     """ISO 8601 cells (t="d") as iso_text gives them."""
     return [iso_text(v.strip()) for v in raw]
+
+
+_BY_KIND: dict[str, Callable[[Sequence[str]], list[str]]] = {"num": numbers, "b": booleans, "iso": isos}
