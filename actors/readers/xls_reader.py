@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from itertools import islice
 from typing import Any
@@ -44,6 +44,34 @@ def inspect_xls(
     """Resolve the sheet and read its first non-blank row."""
     name, rows = _read(path, sheet)
     return name, first_row(name, rows)
+
+
+def open_xls(
+    path: str | os.PathLike[str], sheet: str | None
+) -> tuple[str, tuple[str | None, ...], Generator[Row | BadRow, None, None]]:
+    """inspect_xls and read_xls from one load of the sheet: (name, first row, every row)."""
+    name, rows = _read(path, sheet)
+    try:
+        head = next(rows, None)
+        first = first_row(name, () if head is None else (head,))
+    except BaseException:
+        _close(rows)
+        raise
+    return name, first, _after(head, rows)
+
+
+def _after(head: Row | BadRow | None, rows: Iterator[Row | BadRow]) -> Generator[Row | BadRow, None, None]:
+    """The row already taken, then the rest (closing this closes the reader too)."""
+    if head is not None:
+        yield head
+    yield from rows
+
+
+def _close(rows: Iterator[Row | BadRow]) -> None:
+    """Close a reader's generator (and what it holds open) now, not when it is collected."""
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()
 
 
 def read_xls(
