@@ -8,6 +8,8 @@ from datetime import timedelta
 from itertools import repeat
 from operator import add, mul
 
+import msgspec
+
 from actors.readers.cells import (
     EPOCH_1900,
     EPOCH_1904,
@@ -32,6 +34,13 @@ _BOOLS = {
     "FALSE": "false",
 }
 _LEADING_ZERO = re.compile("\x000[0-9]")
+# Decimals (\x00-separated) that float_text gives back as written, once zeros after the point
+# are cut, when they have at most 15 digits (any such decimal survives the trip to a double and
+# back): no leading zero, no exponent, no sign but '-', not -0. A fifth of the cost of converting.
+_DECIMALS = re.compile(r"(?:-?[1-9][0-9]*+(?:\.[0-9]*+)?\x00|-?0\.[0-9]*+\x00|0\x00)*+")
+_NEGATIVE_ZERO = re.compile(r"\x00-0\.0*\x00")
+_TRAILING_ZEROS = re.compile(r"(\.[0-9]*?)0+\x00")
+_INDICES = msgspec.json.Decoder(list[int])
 _DATES_KEPT = 1 << 16  # date serials remembered per sheet (a table's dates repeat: days, months)
 
 
@@ -72,7 +81,12 @@ class ColumnText:
 
     def shared(self, raw: Sequence[str]) -> list[str]:
         """Shared-string indices to their entries (IndexError when any is missing)."""
-        idx = list(map(int, raw))
+        try:  # int() of each, in one C call: any JSON integer is one int() reads the same
+            idx = _INDICES.decode("[" + ",".join(raw) + "]")
+        except msgspec.DecodeError:  # "+1", "1_0", "01", " 7\u2003": int() decides
+            idx = list(map(int, raw))
+        if len(idx) != len(raw):  # a value holding a comma
+            idx = list(map(int, raw))
         if min(idx) < 0:
             raise IndexError
         strings, top = self._strings, max(idx)
@@ -106,15 +120,23 @@ class ColumnText:
 
 
 def numbers(raw: Sequence[str]) -> list[str]:
-    """number_text for many cells at once: repr in C, then '.0' dropped from integral values."""
-    digits = "".join(raw)
-    if (
-        digits.isascii()
-        and digits.isdigit()
-        and max(map(len, raw)) < 16
-        and not _LEADING_ZERO.search("\x00" + "\x00".join(raw))
-    ):
-        return list(raw)  # plain integers are already canonical
+    """number_text for many cells at once: plain decimals by a regex check (and their trailing
+    zeros cut), others by repr in C, then '.0' dropped from integral values."""
+    if max(map(len, raw)) < 16:
+        joined = "\x00".join(raw) + "\x00"
+        digits = "".join(raw)
+        if digits.isascii() and digits.isdigit():
+            if not _LEADING_ZERO.search("\x00" + joined):
+                return list(raw)  # plain integers are already canonical
+        elif _DECIMALS.fullmatch(joined) and not _NEGATIVE_ZERO.search("\x00" + joined):
+            if "0\x00" not in joined and ".\x00" not in joined:
+                return list(raw)
+            if joined.count(".") == len(raw):  # all with a point, where cutting zeros stops
+                while "0\x00" in joined:
+                    joined = joined.replace("0\x00", "\x00")
+            else:
+                joined = _TRAILING_ZEROS.sub("\\1\x00", joined)
+            return joined.replace(".\x00", "\x00")[:-1].split("\x00")
     return float_texts(list(map(float, raw)))
 
 
