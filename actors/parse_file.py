@@ -68,8 +68,12 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
 
 
 def _stage(
-    rt: Runtime, ticket_uuid: str, rows: Iterator[tuple[int, list[str | None]] | BadRow], info: FileInfo,
-    spec: ImportSpec, columns: Columns,
+    rt: Runtime,
+    ticket_uuid: str,
+    rows: Iterator[tuple[int, list[str | None]] | BadRow],
+    info: FileInfo,
+    spec: ImportSpec,
+    columns: Columns,
 ) -> tuple[int, int]:
     """Write the file's data rows as chunks; returns (rows, chunks)."""
     size = rt.settings.chunk_size

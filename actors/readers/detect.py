@@ -85,7 +85,9 @@ def open_file(
     return info, _generator(read_rows(path, info, max_unpacked_bytes=max_unpacked_bytes))
 
 
-def _generator(rows: Iterator[tuple[int, list[str | None]] | BadRow]) -> Generator[tuple[int, list[str | None]] | BadRow, None, None]:
+def _generator(
+    rows: Iterator[tuple[int, list[str | None]] | BadRow],
+) -> Generator[tuple[int, list[str | None]] | BadRow, None, None]:
     """The rows as a generator, whose close() closes the reader."""
     yield from rows
 

@@ -60,7 +60,9 @@ def open_xls(
     return name, first, _after(head, rows)
 
 
-def _after(head: Row | BadRow | None, rows: Iterator[Row | BadRow]) -> Generator[Row | BadRow, None, None]:
+def _after(
+    head: Row | BadRow | None, rows: Iterator[Row | BadRow]
+) -> Generator[Row | BadRow, None, None]:
     """The row already taken, then the rest (closing this closes the reader too)."""
     if head is not None:
         yield head

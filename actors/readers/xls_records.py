@@ -3,7 +3,8 @@ and which cells hold errors (#DIV/0!, #N/A, ...; calamine's Python binding shows
 
 Read from the compound document's workbook stream through an mmap of the file: the globals are a
 few hundred records at the stream's start, and the error scan is two C-speed regex passes over one
-sheet's records, in place (xlwt and Excel write the stream in one piece; a fragmented one is joined).
+sheet's records, in place (xlwt and Excel write the stream in one piece; a fragmented one is
+joined).
 Nothing here holds the file in memory once a function returns.
 """
 
@@ -34,7 +35,7 @@ class Quiet:
 
 
 class Globals(NamedTuple):
-    """The workbook globals calamine does not give: each sheet's record offset, and the date system."""
+    """What the globals say that calamine does not: each sheet's record offset, the date system."""
 
     offsets: list[int]
     datemode: int
@@ -78,7 +79,9 @@ def read_globals(path: str | os.PathLike[str]) -> Globals | None:
         return None
 
 
-def error_cells(path: str | os.PathLike[str], offsets: list[int], index: int) -> dict[int, dict[int, int]]:
+def error_cells(
+    path: str | os.PathLike[str], offsets: list[int], index: int
+) -> dict[int, dict[int, int]]:
     """row -> {col: error code} of every error cell in sheet `index`'s records (0-based)."""
     start = offsets[index]
     end = min((o for o in offsets if o > start), default=None)
@@ -87,6 +90,6 @@ def error_cells(path: str | os.PathLike[str], offsets: list[int], index: int) ->
         stop = base + min(size, end if end is not None else size)
         for pattern in (_BOOLERR, _FORMULA_ERROR):
             for match in pattern.finditer(mem, base + min(start, size), stop):
-                row, col, code = match.groups()
-                found.setdefault(int.from_bytes(row, "little"), {})[int.from_bytes(col, "little")] = code[0]
+                row, col, code = (int.from_bytes(group, "little") for group in match.groups())
+                found.setdefault(row, {})[col] = code
     return found

@@ -116,7 +116,8 @@ class ColumnText:
             return [date_text(v, self._date1904) for v in raw]  # times of day, Excel's 1900 quirk
         ms = map(round, map(mul, floats, repeat(86_400_000)))  # Excel keeps milliseconds
         base = EPOCH_1904 if self._date1904 else EPOCH_1900
-        return datetime_texts(map(add, repeat(base), map(timedelta, repeat(0), repeat(0), repeat(0), ms)))
+        days = map(timedelta, repeat(0), repeat(0), repeat(0), ms)
+        return datetime_texts(map(add, repeat(base), days))
 
 
 def numbers(raw: Sequence[str]) -> list[str]:
