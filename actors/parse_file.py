@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from contextlib import closing
 from typing import TYPE_CHECKING
 
 from actors import faults
 from actors.chunks import ParsedChunk, ParsedRow, chunk_key, encode_chunk
 from actors.errors import StepFailed
 from actors.memory import release_memory
-from actors.readers import BadRow, FileInfo, ReaderError, inspect_file, read_rows
+from actors.readers import BadRow, FileInfo, ReaderError, open_file
 from events import catalog
 from events import log as event_log
 from events.datasets import RowValidator, SchemaError
@@ -39,13 +39,15 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     try:
         # Object storage: the worker streams the file to local scratch first (readers seek).
         with rt.blobs.local_copy(view.file.blob) as path:
-            info = inspect_file(
+            info, rows = open_file(
                 path, separator=spec.separator, encoding=spec.encoding, sheet=spec.sheet,
                 max_unpacked_bytes=rt.settings.max_unpacked_bytes,
             )
-            columns = resolve_columns(dataset.schema, spec, info.first_row)
-            RowValidator(dataset.schema, columns.fields)  # refuses missing required columns up front
-            total, chunks = _stage(rt, view.uuid, path, info, spec, columns)
+            with closing(rows):
+                columns = resolve_columns(dataset.schema, spec, info.first_row)
+                RowValidator(dataset.schema, columns.fields)  # refuses missing required columns up front
+                total, chunks = _stage(rt, view.uuid, rows, info, spec, columns)
+        release_memory()  # a sheet's buffers go back to the OS before the chunks are applied
     except (ReaderError, SchemaError) as exc:
         refused = str(exc)
     except FileNotFoundError:
@@ -65,12 +67,19 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
     rt.drive(ticket)
 
 
-def _stage(rt: Runtime, ticket_uuid: str, path: Path, info: FileInfo, spec: ImportSpec, columns: Columns) -> tuple[int, int]:
+def _stage(
+    rt: Runtime,
+    ticket_uuid: str,
+    rows: Iterator[tuple[int, list[str | None]] | BadRow],
+    info: FileInfo,
+    spec: ImportSpec,
+    columns: Columns,
+) -> tuple[int, int]:
     """Write the file's data rows as chunks; returns (rows, chunks)."""
     size = rt.settings.chunk_size
     total = chunks = 0
     batch: list[ParsedRow] = []
-    for staged in _project(read_rows(path, info, max_unpacked_bytes=rt.settings.max_unpacked_bytes), spec, columns, info.format):
+    for staged in _project(rows, spec, columns, info.format):
         batch.append(staged)
         if len(batch) == size:
             rt.blobs.write_bytes(chunk_key(ticket_uuid, chunks), encode_chunk(ParsedChunk(total, batch)))

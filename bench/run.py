@@ -539,7 +539,8 @@ class Bench:
 
 
 def profile(args: argparse.Namespace) -> int:
-    """Profile a CSV import with py-spy: the embedded service (serve and its worker child) or the scaled worker."""
+    """Profile an import (CSV, or --format xlsx/xls at --xlsx-rows/--xls-rows) with py-spy: the
+    embedded service (serve and its worker child) or the scaled worker."""
     exe = Path(sys.executable).with_name("py-spy")
     spy = str(exe) if exe.exists() else shutil.which("py-spy")
     if not spy:
@@ -549,7 +550,9 @@ def profile(args: argparse.Namespace) -> int:
     out = Path(args.profile_out)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        csv_path = data.write_csv(tmp / "bench.csv", args.rows)
+        write, rows = {"csv": (data.write_csv, args.rows), "xlsx": (data.write_xlsx, args.xlsx_rows),
+                       "xls": (data.write_xls, args.xls_rows)}[args.format]
+        path = write(tmp / f"bench.{args.format}", rows)
         with Service(tmp / "svc", scaled=args.profile_scaled, processes=args.processes) as svc:
             pid = svc.procs["worker" if args.profile_scaled else "serve"].pid
             cmd = [spy, "record", "--pid", str(pid), "--format", "speedscope", "-o", str(out), "--rate", "100",
@@ -561,7 +564,7 @@ def profile(args: argparse.Namespace) -> int:
             recorder = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(1.0)
             try:
-                got = svc.run_import(csv_path, policy=args.policy, expect_rows=args.rows, cap=args.budget)
+                got = svc.run_import(path, policy=args.policy, expect_rows=rows, cap=args.budget)
             finally:
                 recorder.send_signal(2)  # SIGINT: py-spy writes the profile and exits
                 try:
@@ -611,7 +614,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tmp", default=None, help="parent of the temp dir (default: the system temp dir)")
     p.add_argument("--out", default=None, help="results JSON (default bench/results/latest.json)")
     p.add_argument("--verbose", action="store_true", help="print tracebacks of failing stages")
-    p.add_argument("--profile", action="store_true", help="instead: profile one embedded CSV import with py-spy")
+    p.add_argument("--profile", action="store_true", help="instead: profile one embedded import (CSV; see --format) with py-spy")
+    p.add_argument("--format", choices=("csv", "xlsx", "xls"), default="csv",
+                   help="the file --profile imports (xlsx: --xlsx-rows rows, xls: --xls-rows)")
     p.add_argument("--profile-out", default="/tmp/importer-profile.speedscope.json", help="py-spy output")
     p.add_argument("--profile-scaled", action="store_true",
                    help="--profile the scaled service (PostgreSQL, Redis, `importer worker` and its processes)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -46,6 +47,24 @@ def float_text(value: float) -> str:
     if "e" in text or text.endswith(".0"):  # 1e-07 -> 0.0000001, 1.2e+16 -> 12000000000000000
         return format(Decimal(text).normalize(), "f")
     return text
+
+
+def float_texts(values: Sequence[float]) -> list[str]:
+    """float_text for many numbers at once: repr in C, then '.0' dropped from integral values."""
+    if not values or max(map(abs, values)) >= 2**53:
+        return list(map(float_text, values))
+    joined = "\x00" + "\x00".join(map(repr, values)) + "\x00"
+    if "\x00-0.0\x00" in joined or "e" in joined:
+        return list(map(float_text, values))
+    return joined.replace(".0\x00", "\x00")[1:-1].split("\x00")
+
+
+def datetime_texts(values: Iterable[datetime]) -> list[str]:
+    """datetime_text for many naive moments at once: isoformat in C, midnight cut to the date."""
+    joined = "\x00".join(map(datetime.isoformat, values))
+    if not joined:
+        return []
+    return (joined + "\x00").replace("T00:00:00\x00", "\x00")[:-1].split("\x00")
 
 
 def date_text(raw: str, date1904: bool) -> str:

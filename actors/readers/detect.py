@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Literal
 
 import msgspec
 
 from actors.readers.csv_reader import inspect_csv, read_csv
 from actors.readers.errors import BadRow, ReaderError
-from actors.readers.xls_reader import inspect_xls, read_xls
+from actors.readers.xls_reader import inspect_xls, open_xls, read_xls
 from actors.readers.xlsx import inspect_xlsx, read_xlsx
 
 FileFormat = Literal["csv", "xlsx", "xls"]
@@ -62,6 +62,34 @@ def inspect_file(
         return FileInfo(format="xls", sheet=name, first_row=first)
     sep, enc, row = inspect_csv(path, head, complete, separator, encoding)
     return FileInfo(format="csv", separator=sep, encoding=enc, first_row=row)
+
+
+def open_file(
+    path: str | os.PathLike[str],
+    *,
+    separator: str | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    max_unpacked_bytes: int = 1 << 30,
+) -> tuple[FileInfo, Generator[tuple[int, list[str | None]] | BadRow, None, None]]:
+    """inspect_file, then read_rows, in one: an XLS sheet is loaded (whole, by calamine) once,
+    not once for its first row and again for its rows. Close the rows when done with them."""
+    with open(path, "rb") as raw:
+        head = raw.read(8)
+    if head.startswith(_OLE2):
+        name, first, rows = open_xls(path, sheet)
+        return FileInfo(format="xls", sheet=name, first_row=first), rows
+    info = inspect_file(
+        path, separator=separator, encoding=encoding, sheet=sheet, max_unpacked_bytes=max_unpacked_bytes
+    )
+    return info, _generator(read_rows(path, info, max_unpacked_bytes=max_unpacked_bytes))
+
+
+def _generator(
+    rows: Iterator[tuple[int, list[str | None]] | BadRow],
+) -> Generator[tuple[int, list[str | None]] | BadRow, None, None]:
+    """The rows as a generator, whose close() closes the reader."""
+    yield from rows
 
 
 def read_rows(

@@ -1,40 +1,41 @@
 """XLS (BIFF, Excel 97-2003), with cells as text by the same rules as XLSX.
 
-Cell values come from python-calamine (Rust; about 6x xlrd's rate here). calamine's Python
-binding turns error cells (#DIV/0!, #N/A, ...) into empty strings, so the sheet's BOOLERR and
-FORMULA records are scanned for error results (two C-speed regex passes over the sheet's own
-records, found through xlrd's compound-document reader and the globals' BOUNDSHEET records), and
-those cells make BadRows as before. If calamine cannot read a file, or its sheets cannot be matched
-to their records, xlrd reads it instead, with its precise error messages.
+Cell values come from python-calamine (Rust; about 6x xlrd's rate here), converted to text a block
+of rows at a time, column by column, in C loops where a column holds one kind of value. calamine's
+Python binding turns error cells (#DIV/0!, #N/A, ...) into empty strings, so once a row shows an
+empty cell the sheet's own records are scanned for error results (xls_records.py), and those cells
+make BadRows as before; a sheet without empty cells is never scanned. If calamine cannot read a
+file, or its sheets cannot be matched to their records, xlrd reads it instead, with its precise
+error messages.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
-import re
-import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
-from typing import Any, NamedTuple
+from itertools import islice
+from typing import Any
 
 import python_calamine
 import xlrd
-from xlrd import compdoc
 
-from actors.readers.cells import EPOCH_1900, EPOCH_1904, datetime_text, float_text
+from actors.readers.cells import (
+    EPOCH_1900,
+    EPOCH_1904,
+    datetime_text,
+    datetime_texts,
+    float_text,
+    float_texts,
+)
 from actors.readers.errors import BadRow, ReaderError
 from actors.readers.sheets import Row, first_row, named_sheet
+from actors.readers.xls_records import Quiet, error_cells, read_globals
 
 _ENCRYPTED_OOXML = "EncryptedPackage".encode("utf-16-le")  # an OLE2 stream name, as stored
-
-
-class _Quiet:
-    """A log sink: xlrd writes warnings about odd-but-readable files to stdout otherwise."""
-
-    def write(self, _: str) -> int:
-        return 0
+_BLOCK = 1024  # rows converted together, a column at a time
+_BOOL_TEXT = ("false", "true")
 
 
 def inspect_xls(
@@ -43,6 +44,36 @@ def inspect_xls(
     """Resolve the sheet and read its first non-blank row."""
     name, rows = _read(path, sheet)
     return name, first_row(name, rows)
+
+
+def open_xls(
+    path: str | os.PathLike[str], sheet: str | None
+) -> tuple[str, tuple[str | None, ...], Generator[Row | BadRow, None, None]]:
+    """inspect_xls and read_xls from one load of the sheet: (name, first row, every row)."""
+    name, rows = _read(path, sheet)
+    try:
+        head = next(rows, None)
+        first = first_row(name, () if head is None else (head,))
+    except BaseException:
+        _close(rows)
+        raise
+    return name, first, _after(head, rows)
+
+
+def _after(
+    head: Row | BadRow | None, rows: Iterator[Row | BadRow]
+) -> Generator[Row | BadRow, None, None]:
+    """The row already taken, then the rest (closing this closes the reader too)."""
+    if head is not None:
+        yield head
+    yield from rows
+
+
+def _close(rows: Iterator[Row | BadRow]) -> None:
+    """Close a reader's generator (and what it holds open) now, not when it is collected."""
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()
 
 
 def read_xls(
@@ -58,7 +89,7 @@ def read_xls(
 def _read(
     path: str | os.PathLike[str], sheet: str | None, fast: bool = True
 ) -> tuple[str, Iterator[Row | BadRow]]:
-    """(sheet name, rows): calamine's values when it and the layout scan can read the file, else xlrd's."""
+    """(sheet name, rows): calamine's values when it and the globals' scan can read the file, else xlrd's."""
     by_calamine = _calamine(path, sheet) if fast else None
     if by_calamine is not None:
         return by_calamine
@@ -76,109 +107,101 @@ def _closing(book: _open, rows: Iterator[Row | BadRow]) -> Iterator[Row | BadRow
         yield from rows
 
 
-# BIFF8 cell records holding an error: BOOLERR (0x0205, 8 bytes, last byte 1 = error) and FORMULA
-# (0x0006) whose cached result is an error (byte 0 = 2, bytes 6-7 = 0xFFFF). Groups: row, col, code.
-_BOOLERR = re.compile(rb"\x05\x02\x08\x00(..)(..)..(.)\x01", re.DOTALL)
-_FORMULA_ERROR = re.compile(rb"\x06\x00..(..)(..)..\x02.(.)...\xff\xff", re.DOTALL)
-_BOUNDSHEET, _DATEMODE, _EOF = 0x0085, 0x0022, 0x000A
-
-
-class _Layout(NamedTuple):
-    """What calamine does not tell: where each sheet's records start, and the date system."""
-
-    stream: bytes
-    offsets: list[int]
-    datemode: int
-
-
-def _layout(path: str | os.PathLike[str]) -> _Layout | None:
-    """The workbook stream and its globals' sheet offsets (None when it cannot be found)."""
-    try:
-        data = Path(path).read_bytes()
-        doc = compdoc.CompDoc(data, logfile=_Quiet())
-        for stream_name in ("Workbook", "Book"):  # BIFF8, then BIFF5
-            mem, base, size = doc.locate_named_stream(stream_name)
-            if mem is not None:
-                break
-        else:
-            return None
-        stream = bytes(mem[base : base + size])
-    except Exception:  # a damaged container: xlrd's path words the error
-        return None
-    offsets: list[int] = []
-    datemode = pos = 0
-    while pos + 4 <= len(stream):  # the globals' records, up to their EOF: a few hundred
-        kind, length = struct.unpack_from("<HH", stream, pos)
-        if kind == _BOUNDSHEET and length >= 4:
-            offsets.append(struct.unpack_from("<I", stream, pos + 4)[0])
-        elif kind == _DATEMODE and length >= 2:
-            datemode = struct.unpack_from("<H", stream, pos + 4)[0]
-        elif kind == _EOF:
-            break
-        pos += 4 + length
-    return _Layout(stream, offsets, datemode)
-
-
-def _error_cells(layout: _Layout, index: int) -> dict[int, dict[int, int]]:
-    """row -> {col: error code} of every error cell in sheet `index`'s records."""
-    start = layout.offsets[index]
-    end = min((o for o in layout.offsets if o > start), default=len(layout.stream))
-    found: dict[int, dict[int, int]] = {}
-    for pattern in (_BOOLERR, _FORMULA_ERROR):
-        for match in pattern.finditer(layout.stream, start, end):
-            row, col, code = match.groups()
-            found.setdefault(int.from_bytes(row, "little"), {})[int.from_bytes(col, "little")] = code[0]
-    return found
-
-
 def _calamine(path: str | os.PathLike[str], sheet: str | None) -> tuple[str, Iterator[Row | BadRow]] | None:
-    """The sheet read by calamine, or None when calamine (or the layout scan) cannot read the file."""
+    """The sheet read by calamine, or None when calamine (or the globals' scan) cannot read the file."""
+    found = read_globals(path)  # sheet offsets and date mode: a few records at the stream's start
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(os.fspath(path))
         names: list[str] = list(workbook.sheet_names)
     except Exception:  # a Rust-side refusal of any kind: xlrd decides and words it
         return None
-    layout = _layout(path)
-    if layout is None or len(layout.offsets) != len(names) or not names:
-        return None  # sheets we cannot match to their records: let xlrd read it all
-    name = _pick(names, sheet)
     try:
+        if found is None or len(found.offsets) != len(names) or not names:
+            return None  # sheets we cannot match to their records: let xlrd read it all
+        name = _pick(names, sheet)
         data = workbook.get_sheet_by_name(name)
         # iter_rows converts row by row (the whole sheet as Python objects would be ~5x the file);
         # its rows count from the sheet's first row, its columns from the first used column.
         first_col = data.start[1] if data.start else 0
         values: Iterator[list[Any]] = iter(data.iter_rows())
+    except ReaderError:
+        raise
     except Exception:
         return None
-    errors = _error_cells(layout, names.index(name))
-    base = EPOCH_1904 if layout.datemode else EPOCH_1900
-    return name, _calamine_rows(values, first_col, errors, base)
+    finally:
+        workbook.close()  # the other sheets and calamine's copy of them; `data` keeps its own cells
+    index, offsets = names.index(name), found.offsets
+    base = EPOCH_1904 if found.datemode else EPOCH_1900
+    return name, _calamine_rows(values, first_col, lambda: error_cells(path, offsets, index), base)
 
 
 def _calamine_rows(
-    values: Iterator[list[Any]], first_col: int, errors: dict[int, dict[int, int]], base: datetime
+    values: Iterator[list[Any]],
+    first_col: int,
+    scan: Callable[[], dict[int, dict[int, int]]],
+    base: datetime,
 ) -> Iterator[Row | BadRow]:
-    """Rows as text, trailing empty cells trimmed, blank rows skipped, rows with error cells bad."""
+    """Rows as text, trailing empty cells trimmed, blank rows skipped, rows with error cells bad.
+
+    An error cell shows as empty, so the records are scanned (once) when the first row with an
+    empty cell comes; the first block is one row, so that reading the header alone stays cheap.
+    """
     pad: list[str | None] = [None] * first_col
-    last_error_row = max(errors, default=-1)
-    rx = -1
-    for rx, raw in enumerate(values):
-        yield from _calamine_row(rx, raw, pad, errors, base)
-    for extra in range(rx + 1, last_error_row + 1):  # error cells past calamine's last row
-        yield from _calamine_row(extra, [], pad, errors, base)
+    errors: dict[int, dict[int, int]] | None = None
+    rx = 0
+    block = list(islice(values, 1))
+    while block:
+        for cells in _block_text(block, base):
+            if None in cells and errors is None:
+                errors = scan()
+            if pad:
+                cells = [*pad, *cells]
+            bad = _row_error(rx, cells, errors[rx]) if errors and rx in errors else None
+            if bad is None and cells and cells[-1] is not None:
+                yield rx + 1, cells  # the common row: nothing to trim
+            else:
+                yield from _finished(rx, cells, bad)
+            rx += 1
+        block = list(islice(values, _BLOCK))
+    for extra in range(rx, max(errors or (), default=-1) + 1):  # error cells past calamine's last row
+        bad = _row_error(extra, pad, errors[extra]) if errors and extra in errors else None
+        yield from _finished(extra, list(pad), bad)
 
 
-def _calamine_row(
-    rx: int, raw: list[Any], pad: list[str | None], errors: dict[int, dict[int, int]], base: datetime
-) -> Iterator[Row | BadRow]:
-    """One row's text, or its BadRow, or nothing for a blank row."""
-    cells = [*pad, *[(v or None) if v.__class__ is str else _text(v, base) for v in raw]]
-    bad = None
-    for cx, code in sorted(errors.get(rx, {}).items()):
-        if cx >= len(cells) or cells[cx] is None:  # calamine shows an error cell as empty
-            bad = _cell_error(rx, cx, code)
-            break
-    yield from _finished(rx, cells, bad)
+def _row_error(rx: int, cells: list[str | None], errors: dict[int, int]) -> str | None:
+    """The BadRow message for the row's first error cell that calamine shows empty, if any."""
+    for cx, code in sorted(errors.items()):
+        if cx >= len(cells) or cells[cx] is None:
+            return _cell_error(rx, cx, code)
+    return None
+
+
+def _block_text(block: list[list[Any]], base: datetime) -> list[list[str | None]]:
+    """A block of calamine rows as text: column by column when the rows are alike in width."""
+    width = len(block[0])
+    if any(len(raw) != width for raw in block):
+        return [[_text(v, base) for v in raw] for raw in block]
+    columns = [_column_text(column, base) for column in zip(*block, strict=True)]
+    return list(map(list, zip(*columns, strict=True))) if columns else [[] for _ in block]
+
+
+def _column_text(column: Sequence[Any], base: datetime) -> Sequence[str | None]:
+    """One column of a block as _text gives it, in C loops when every value is of one kind."""
+    kinds = set(map(type, column))
+    kind = kinds.pop() if len(kinds) == 1 else None
+    if kind is str:
+        return [v or None for v in column] if "" in column else column
+    if kind is float:
+        return float_texts(column)
+    if kind is int and max(map(abs, column)) < 2**53:
+        return list(map(str, column))
+    if kind is bool:
+        return list(map(_BOOL_TEXT.__getitem__, column))
+    if kind is date:
+        return list(map(date.isoformat, column))
+    if kind is datetime:
+        return datetime_texts(column)
+    return [_text(v, base) for v in column]
 
 
 def _cell_error(rx: int, cx: int, code: int) -> str:
@@ -199,8 +222,10 @@ def _finished(rx: int, cells: list[str | None], bad: str | None) -> Iterator[Row
 
 
 def _text(value: Any, base: datetime) -> str | None:
-    """A calamine value that is not text, by the rules xlrd's path applies (see _rows)."""
+    """A calamine value as text, by the rules xlrd's path applies (see _rows)."""
     kind = value.__class__
+    if kind is str:
+        return value or None
     if kind is float:
         return float_text(value)
     if kind is bool:
@@ -233,7 +258,7 @@ class _open:  # noqa: N801 - used like open()
     def __init__(self, path: str | os.PathLike[str]) -> None:
         try:
             self.book = xlrd.open_workbook(
-                os.fspath(path), on_demand=True, formatting_info=False, logfile=_Quiet()
+                os.fspath(path), on_demand=True, formatting_info=False, logfile=Quiet()
             )
         except xlrd.biffh.XLRDError as exc:
             # A password-protected XLSX is an OLE2 file too, holding no workbook stream at all.

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from actors.readers import FileInfo, ReaderError, inspect_file
+from actors.readers import FileInfo, ReaderError, inspect_file, open_file, xls_reader
 from tests.support import (
     make_xlsx,
+    write_xls,
+    write_xlsx,
 )
 from tests.support.files import rows_of, write
 
@@ -47,3 +50,31 @@ def test_xlsx_and_html_renamed_as_xls_are_read_as_what_they_are(tmp_path: Path) 
         FileInfo(format="xlsx", sheet="S", first_row=("a", "1")),
         [(1, ["a", "1"])],
     )
+
+
+def test_open_file_is_inspect_file_then_read_rows_with_one_load_of_an_xls_sheet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    xls = write_xls(tmp_path / "a.xls", [["name", "n"], ["Ann", 1], ["Bob", 2]])
+    files = [
+        xls,
+        write_xlsx(tmp_path / "a.xlsx", [["name", "n"], ["Ann", 1]]),
+        write(tmp_path, "a.csv", "name;n\nAnn;1\n"),
+    ]
+    for path in files:
+        info, rows = open_file(path)
+        assert (info, list(rows)) == rows_of(path)
+    loads: list[str] = []
+    load = xls_reader._read
+
+    def counted(*args: Any) -> Any:
+        loads.append("load")
+        return load(*args)
+
+    monkeypatch.setattr(xls_reader, "_read", counted)
+    info, rows = open_file(xls, sheet="Sheet1")
+    assert info.first_row == ("name", "n") and next(rows) == (1, ["name", "n"])
+    rows.close()  # the rest is never read
+    assert loads == ["load"]
+    with pytest.raises(ReaderError, match="no sheet named 'Other'"):
+        open_file(xls, sheet="Other")

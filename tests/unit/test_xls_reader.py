@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.readers import BadRow, FileInfo, ReaderError, inspect_file
+from actors.readers import BadRow, FileInfo, ReaderError, inspect_file, xls_reader
 from actors.readers.xls_reader import read_xls
 from tests.support import compound_file, need_module
 from tests.support.files import rows_of, write
@@ -110,3 +110,44 @@ def test_password_protected_workbooks_are_named_so(tmp_path: Path) -> None:
         )
     with pytest.raises(ReaderError, match="corrupt or unsupported XLS workbook"):
         inspect_file(write(tmp_path, "other.doc", compound_file({"WordDocument": b"x" * 10})))
+
+
+def test_xls_columns_converted_in_blocks_read_what_xlrd_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Long columns of one kind each (converted a block at a time) read as xlrd reads them; the
+    error records are scanned only once a row shows an empty cell, however late that comes."""
+    xlwt = need_module("xlwt")
+    wb = xlwt.Workbook()
+    ws = wb.add_sheet("Data", cell_overwrite_ok=True)
+    day = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    stamp = xlwt.easyxf(num_format_str="yyyy-mm-dd hh:mm:ss")
+    for r in range(2500):
+        values = [f"t{r}", r, -0.0 if r % 7 == 0 else r + 0.25, r * 1e-7, 2**53 + r, r % 3 == 0]
+        for c, value in enumerate(values):
+            ws.write(r, c, value)
+        ws.write(r, 6, dt.date(2020, 1, 1) + dt.timedelta(days=r), day)
+        ws.write(r, 7, dt.datetime(2020, 1, 1) + dt.timedelta(hours=r), stamp)
+    full = tmp_path / "full.xls"
+    wb.save(str(full))
+    ws.row(2100).set_cell_error(3, "#DIV/0!")  # the first empty-looking cell, two blocks in
+    ws.write(2600, 1, "after a blank row")
+    late = tmp_path / "late.xls"
+    wb.save(str(late))
+    scans: list[int] = []
+    scan = xls_reader.error_cells
+
+    def counted(path: Path, offsets: list[int], index: int) -> dict[int, dict[int, int]]:
+        scans.append(index)
+        return scan(path, offsets, index)
+
+    monkeypatch.setattr(xls_reader, "error_cells", counted)
+    fast = list(read_xls(full, None))
+    assert fast == list(read_xls(full, None, fast=False))
+    assert fast[0][1][2] == "0" and fast[1] == (2, ["t1", "1", "1.25", "0.0000001", "9007199254740992", "false", "2020-01-02", "2020-01-01T01:00:00"])
+    assert scans == []  # no cell shows empty: nothing to scan for
+    fast = list(read_xls(late, None))
+    assert fast == list(read_xls(late, None, fast=False))
+    assert fast[2100] == BadRow(2101, "cell D2101 holds the error #DIV/0!")
+    assert fast[-1] == (2601, [None, "after a blank row"])
+    assert scans == [0]

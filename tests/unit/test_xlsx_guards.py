@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import time
 import tracemalloc
+import weakref
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from actors.readers import ReaderError, inspect_file, read_rows
+from actors.readers import FileInfo, ReaderError, inspect_file, read_rows
 from actors.readers.xlsx import strings as shared_strings
 from tests.support import (
     NS,
@@ -143,3 +146,30 @@ def test_xlsx_peak_memory_does_not_grow_with_the_sheet(tmp_path: Path) -> None:
 
     small, large = peak(10_000), peak(60_000)
     assert large < 1.25 * small  # the same few chunks in flight, however long the sheet
+
+
+def test_xlsx_shared_strings_are_freed_when_the_read_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table is dropped as the read ends, not at the next full collection: rows read by expat
+    and rich-text entries make reference cycles around it (their parsers' handlers)."""
+    made: list[weakref.ref[shared_strings.SharedStrings]] = []
+    init = shared_strings.SharedStrings.__init__
+
+    def remembered(self: shared_strings.SharedStrings, *args: Any, **kw: Any) -> None:
+        init(self, *args, **kw)
+        made.append(weakref.ref(self))
+
+    monkeypatch.setattr(shared_strings.SharedStrings, "__init__", remembered)
+    entries = "".join(f"<si><t>entry {i}</t></si>" for i in range(500)) + "<si><r><t>ri</t></r><r><t>ch</t></r></si>"
+    rows = "".join(f'<row r="{i}"><c r="A{i}" t="s"><v>{i - 1}</v></c><c r="B{i}"><v>{i}</v></c></row>' for i in range(1, 502))
+    rows += '<row r="502"><c r="A502" t="s"><v>0</v><!-- read by expat --></c></row>'
+    path = hand_xlsx(tmp_path / "s.xlsx", sheet_xml(rows), strings=f"<sst {NS}>{entries}</sst>")
+    gc.disable()
+    try:
+        for fast in (True, False):
+            got = list(read_rows(path, FileInfo(format="xlsx", sheet="S"), fast=fast))
+            assert got[500] == (501, ["rich", "501"]) and got[501] == (502, ["entry 0"])
+            assert all(ref() is None or not ref().count for ref in made)
+    finally:
+        gc.enable()

@@ -4,10 +4,10 @@ How, since pyexpat's per-element callbacks alone run at a fraction of python-cal
 the sheet XML is decoded a chunk at a time and cut at each <row. A row is split into tokens at
 "<"; the first row of each shape teaches a template (which tokens hold values, which hold only
 markup with the row number in cell references), and every later row with the same markup is
-read through it: runs of alike rows a column at a time, with C-level slicing and joining, and
-values converted in bulk. Any row the template path cannot vouch for (rich text, odd quoting,
-comments, anything unknown) is parsed by expat callbacks instead, and the two paths are tested
-to agree. No DTD is ever processed: one could only stand in a part's prolog, which is refused.
+read through it: a run of alike rows by one split with the template made a regex, its values
+converted in bulk, a column at a time. Any row the template path cannot vouch for (rich text,
+odd quoting, comments, anything unknown) is parsed by expat callbacks instead, and the two paths
+are tested to agree. No DTD is ever processed: one could only stand in a part's prolog, which is refused.
 
 The rooms: archive.py (the zip and its guards), workbook.py (relationships, sheets, styles),
 markup.py (safe XML), strings.py (shared strings), sheet.py (iteration), template.py and

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from itertools import repeat
 from operator import add, mul
 
-from actors.readers.cells import EPOCH_1900, EPOCH_1904, MAX_SERIAL, date_text, float_text, iso_text
+import msgspec
+
+from actors.readers.cells import (
+    EPOCH_1900,
+    EPOCH_1904,
+    MAX_SERIAL,
+    date_text,
+    datetime_texts,
+    float_texts,
+    iso_text,
+)
 from actors.readers.xlsx.markup import unescape_ooxml
 from actors.readers.xlsx.strings import SharedStrings
 from actors.readers.xlsx.template import Template
@@ -24,6 +34,14 @@ _BOOLS = {
     "FALSE": "false",
 }
 _LEADING_ZERO = re.compile("\x000[0-9]")
+# Decimals (\x00-separated) that float_text gives back as written, once zeros after the point
+# are cut, when they have at most 15 digits (any such decimal survives the trip to a double and
+# back): no leading zero, no exponent, no sign but '-', not -0. A fifth of the cost of converting.
+_DECIMALS = re.compile(r"(?:-?[1-9][0-9]*+(?:\.[0-9]*+)?\x00|-?0\.[0-9]*+\x00|0\x00)*+")
+_NEGATIVE_ZERO = re.compile(r"\x00-0\.0*\x00")
+_TRAILING_ZEROS = re.compile(r"(\.[0-9]*?)0+\x00")
+_INDICES = msgspec.json.Decoder(list[int])
+_DATES_KEPT = 1 << 16  # date serials remembered per sheet (a table's dates repeat: days, months)
 
 
 class ColumnText:
@@ -32,19 +50,19 @@ class ColumnText:
     def __init__(self, strings: SharedStrings, date1904: bool) -> None:
         self._strings = strings
         self._date1904 = date1904
-        self._by_kind: dict[str, Callable[[Sequence[str]], list[str]]] = {
-            "num": numbers,
-            "date": self.dates,
-            "s": self.shared,
-            "b": booleans,
-            "iso": isos,
-        }
+        self._dates: dict[str, str] = {}  # serial as written -> its text
 
     def convert(self, kind: str, column: list[str]) -> list[str]:
         """A column of one kind's raw values as text (the column itself when nothing changes)."""
+        # No table of bound methods: it would make a reference cycle that keeps the shared
+        # strings (tens of MB) alive after the read, until the next full collection.
+        if kind == "s":
+            return self.shared(column)
+        if kind == "date":
+            return self.dates(column)
         if kind == "raw":
             return list(map(unescape_ooxml, column)) if "_x" in "".join(column) else column
-        return self._by_kind[kind](column)
+        return _BY_KIND[kind](column)
 
     def convert_batch(self, t: Template) -> None:
         """Convert a template's batch in place, a column at a time; on any surprise mark it failed."""
@@ -63,46 +81,64 @@ class ColumnText:
 
     def shared(self, raw: Sequence[str]) -> list[str]:
         """Shared-string indices to their entries (IndexError when any is missing)."""
-        idx = list(map(int, raw))
+        try:  # int() of each, in one C call: any JSON integer is one int() reads the same
+            idx = _INDICES.decode("[" + ",".join(raw) + "]")
+        except msgspec.DecodeError:  # "+1", "1_0", "01", " 7\u2003": int() decides
+            idx = list(map(int, raw))
+        if len(idx) != len(raw):  # a value holding a comma
+            idx = list(map(int, raw))
         if min(idx) < 0:
             raise IndexError
-        strings = self._strings
-        if max(idx) >= len(strings.items):
-            strings.load(max(idx))
-        return list(map(strings.items.__getitem__, idx))
+        strings, top = self._strings, max(idx)
+        if top >= strings.count:
+            strings.load(top)
+            if top >= strings.count:
+                raise IndexError(top)
+        return strings.many(idx)
 
     def dates(self, raw: Sequence[str]) -> list[str]:
-        """date_text for a column, in C loops while every serial is a plain modern date."""
+        """date_text for a column: serials seen before from memory, the others as _new_dates."""
+        known = self._dates
+        texts = list(map(known.get, raw))
+        if None not in texts:
+            return texts  # type: ignore[return-value]
+        new = [v for v in set(raw) if v not in known]
+        if len(known) + len(new) > _DATES_KEPT:
+            known.clear()
+            new = list(set(raw))
+        known.update(zip(new, self._new_dates(new), strict=True))
+        return list(map(known.__getitem__, raw))
+
+    def _new_dates(self, raw: Sequence[str]) -> list[str]:
+        """date_text for many serials, in C loops while every serial is a plain modern date."""
         floats = list(map(float, raw))
         if min(floats) < (1 if self._date1904 else 61) or max(floats) >= MAX_SERIAL - 1:
             return [date_text(v, self._date1904) for v in raw]  # times of day, Excel's 1900 quirk
         ms = map(round, map(mul, floats, repeat(86_400_000)))  # Excel keeps milliseconds
-        moments = map(
-            add,
-            repeat(EPOCH_1904 if self._date1904 else EPOCH_1900),
-            map(timedelta, repeat(0), repeat(0), repeat(0), ms),
-        )
-        joined = "\x00".join(map(datetime.isoformat, moments)) + "\x00"
-        return joined.replace("T00:00:00\x00", "\x00")[:-1].split("\x00")
+        base = EPOCH_1904 if self._date1904 else EPOCH_1900
+        days = map(timedelta, repeat(0), repeat(0), repeat(0), ms)
+        return datetime_texts(map(add, repeat(base), days))
 
 
 def numbers(raw: Sequence[str]) -> list[str]:
-    """number_text for many cells at once: repr in C, then '.0' dropped from integral values."""
-    digits = "".join(raw)
-    if (
-        digits.isascii()
-        and digits.isdigit()
-        and max(map(len, raw)) < 16
-        and not _LEADING_ZERO.search("\x00" + "\x00".join(raw))
-    ):
-        return list(raw)  # plain integers are already canonical
-    floats = list(map(float, raw))
-    if max(map(abs, floats)) >= 2**53:
-        return list(map(float_text, floats))
-    joined = "\x00" + "\x00".join(map(repr, floats)) + "\x00"
-    if "\x00-0.0\x00" in joined or "e" in joined:
-        return list(map(float_text, floats))
-    return joined.replace(".0\x00", "\x00")[1:-1].split("\x00")
+    """number_text for many cells at once: plain decimals by a regex check (and their trailing
+    zeros cut), others by repr in C, then '.0' dropped from integral values."""
+    if max(map(len, raw)) < 16:
+        joined = "\x00".join(raw) + "\x00"
+        digits = "".join(raw)
+        if digits.isascii() and digits.isdigit():
+            if not _LEADING_ZERO.search("\x00" + joined):
+                return list(raw)  # plain integers are already canonical
+        elif _DECIMALS.fullmatch(joined) and not _NEGATIVE_ZERO.search("\x00" + joined):
+            if "0\x00" not in joined and ".\x00" not in joined:
+                return list(raw)
+            if joined.count(".") == len(raw):  # all with a point, where cutting zeros stops
+                while "0\x00" in joined:
+                    joined = joined.replace("0\x00", "\x00")
+            else:
+                joined = _TRAILING_ZEROS.sub("\\1\x00", joined)
+            return joined.replace(".\x00", "\x00")[:-1].split("\x00")
+    return float_texts(list(map(float, raw)))
 
 
 def booleans(raw: Sequence[str]) -> list[str]:
@@ -116,3 +152,6 @@ def booleans(raw: Sequence[str]) -> list[str]:
 def isos(raw: Sequence[str]) -> list[str]:
     """ISO 8601 cells (t="d") as iso_text gives them."""
     return [iso_text(v.strip()) for v in raw]
+
+
+_BY_KIND: dict[str, Callable[[Sequence[str]], list[str]]] = {"num": numbers, "b": booleans, "iso": isos}

@@ -2,8 +2,8 @@
 
 A row is split into tokens at "<". A template keeps the tokens that hold only markup (with the
 row number in cell references marked \\x00) and the positions of the value tokens; any later row
-whose markup matches token for token is read through it, and runs of such rows are checked and
-read a column at a time with C-level slicing and joining. Anything a template cannot vouch for
+whose markup matches token for token is read through it, and a run of such rows is checked and
+read by one split with a regex built from the template. Anything a template cannot vouch for
 (rich text, odd quoting, comments, anything unknown) makes learn_template return None, and the
 row goes to the exact reader.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -26,7 +25,6 @@ _KINDS = {"s": "s", "b": "b", "e": "e", "d": "iso"}
 _KEPT = frozenset(("/v", "/t", "/f", "/row", "/c", "f", "f/", "v/", "c", "c/", "is", "/is"))
 _REF = re.compile(r'\sr="([^"]*)"')
 _ATTR = re.compile(r'([\w:.-]+)="([^"]*)"')
-_ROW_R = re.compile('\x00 r="([0-9]+)"')  # row numbers, in a run's heads joined by \x00
 
 
 class Template:
@@ -54,6 +52,7 @@ class Template:
         "value_at",
         "formula_at",
         "slots",
+        "pattern",
     )
 
     def __init__(
@@ -86,9 +85,9 @@ class Template:
         self.errors = [(k, cells[k][2]) for k in self.columns.get("e", [])]
         self.batch: list[Any] = []  # this chunk's rows, count slots each
         self.failed = False
-        # For runs of rows read column-wise: tokens per row, then each kept token as text or,
-        # holding the row number, as a %-format; value and formula token positions; and for
-        # each output column the value slot it shows (None: empty).
+        # For runs of rows, what run_pattern builds its regex from: tokens per row, then each kept
+        # token as (text before, \x00 if the row number follows, text after); value and formula
+        # token positions; and for each output column the value slot it shows (None: empty).
         self.size = size
         self.first = kept[0]
         self.checks = [
@@ -97,6 +96,7 @@ class Template:
         self.value_at = values
         self.formula_at = formulas
         self.slots: list[int | None] = [None if k == len(cells) else k for k in slots]
+        self.pattern: re.Pattern[str] | None = None  # compiled when a run first needs it
 
 
 def _picker(idx: list[int]) -> Picker:
@@ -209,40 +209,43 @@ def row_values(t: Template, tokens: list[str], row_str: str, plain: bool) -> lis
 def run_values(
     t: Template, pieces: list[str], plain: bool
 ) -> tuple[list[str], list[list[Any]]] | None:
-    """(row numbers as written, raw values column by column) of rows that all fit t; else None."""
-    n, size = len(pieces), t.size
-    tokens = "<".join(pieces).split("<")
-    if len(tokens) != n * size:
-        return None
-    heads = tokens[0::size]  # a row's attributes, ">" and any text before its first cell
-    if "".join(heads).count(">") != n or sum(map(str.endswith, heads, repeat(">" + t.first))) != n:
-        return None
-    digits: list[str] = _ROW_R.findall("\x00" + "\x00".join(heads))
-    if len(digits) != n:
-        return None  # some row does not start with r="<number>"
-    for q, before, numbered, after in t.checks:
-        column = tokens[q::size]
-        if numbered:  # each token is before + its row's number + after
-            glue = after + "\x00" + before
-            if "\x00".join(column) != before + glue.join(digits) + after:
-                return None
-        elif column.count(before) != n:
-            return None
-    for q in t.formula_at:
-        if ("<" + "<".join(tokens[q::size])).count("<f>") != n:
-            return None
+    """(row numbers as written, raw values column by column) of rows that all fit t; else None.
+
+    One regex split over the run: its groups are each row's number and values, and the run fits
+    only when the matches tile it, so nothing but those strings is ever made.
+    """
+    if t.pattern is None:
+        t.pattern = run_pattern(t)
+    n, width = len(pieces), len(t.value_at) + 2  # a separator, the row number, the values
+    parts = t.pattern.split("<row" + "<row".join(pieces))
+    if len(parts) != n * width + 1 or "".join(parts[0::width]):
+        return None  # some stretch of the run is no row of this template
     values: list[list[Any]] = []
-    for q in t.value_at:
-        joined = "<" + "<".join(tokens[q::size])
-        if t.inline:
-            joined = joined.replace('<t xml:space="preserve">', "<v>").replace("<t>", "<v>")
-        column = joined.split("<v>")
-        if len(column) != n + 1 or column[0]:
-            return None
-        del column[0]
-        if not plain and ("&" in joined or "\r" in joined):
-            column = list(map(character_data, column))
-        if "" in column:
-            return None
+    for j in range(2, width):
+        column = parts[j::width]
+        if not plain:
+            joined = "".join(column)
+            if "&" in joined or "\r" in joined:
+                column = list(map(character_data, column))
         values.append(column)
-    return digits, values
+    return parts[1::width], values
+
+
+def run_pattern(t: Template) -> re.Pattern[str]:
+    """A regex matching one whole row of t, exactly the rows the token checks accept: the head
+    r="<number>" first, any other attributes, then every token as learned (the row number
+    inside references the same), values non-empty, formulas any text."""
+    kinds = {q: "value" for q in t.value_at} | {q: "formula" for q in t.formula_at}
+    checks = {q: (before, numbered, after) for q, before, numbered, after in t.checks}
+    value = '<(?:v|t|t xml:space="preserve")>([^<]+)' if t.inline else "<v>([^<]+)"
+    out = ['<row r="([0-9]+)"[^<>]*>', re.escape(t.first)]
+    for q in range(1, t.size):
+        kind = kinds.get(q)
+        if kind == "value":
+            out.append(value)
+        elif kind == "formula":
+            out.append("<f>[^<]*")
+        else:
+            before, numbered, after = checks[q]
+            out.append("<" + re.escape(before) + (r"\1" + re.escape(after) if numbered else ""))
+    return re.compile("".join(out))

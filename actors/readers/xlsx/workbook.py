@@ -68,6 +68,7 @@ class Workbook:
     def rows(self, part: str, fast: bool = True) -> Generator[Row | BadRow, None, None]:
         """The worksheet's rows, with archive and XML failures turned into ReaderError."""
         archive, book = self.archive, self.book
+        strings: SharedStrings | None = None
         try:
             styles = date_styles(archive, book.styles)
             strings = SharedStrings(archive.open(book.strings) if book.strings else None, fast)
@@ -75,6 +76,9 @@ class Workbook:
             yield from reader.rows()
         except Exception as exc:
             raise translate(exc) from exc
+        finally:
+            if strings is not None:
+                strings.close()  # the table can be tens of MB: freed now, not at the next full collection
 
 
 def read_book(archive: Archive) -> Book:
