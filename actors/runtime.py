@@ -58,7 +58,8 @@ class Runtime:
         self.render_webhook = render_webhook
         # Scaled: the next chunk may go to another worker process, so finished checks are stored.
         # One core: the child would only take turns with the worker, so it is not started.
-        ahead = settings.check_ahead and (os.cpu_count() or 1) > 1
+        wanted = not settings.embedded if settings.check_ahead is None else settings.check_ahead
+        ahead = wanted and (os.cpu_count() or 1) > 1
         self.check_ahead = CheckAhead(ahead, share=None if settings.embedded else self.blobs)
         self.actors: dict[str, dramatiq.Actor[Any, Any]] = declare_actors(self)
 

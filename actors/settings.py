@@ -40,7 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_region: str = ""
     chunk_size: int = 5000
     # While a worker applies chunk k, a lean child process checks chunk k+1's rows (actors.check_ahead).
-    check_ahead: bool = True
+    # Unset: on when scaled; off embedded, where its ~30 MB would take the service past its 200 MB.
+    check_ahead: bool | None = None
     max_upload_bytes: int = 50 * MB
     max_form_parts: int = 32
     max_form_field_bytes: int = 64 * 1024

@@ -319,10 +319,10 @@ class Bench:
             plan.append(("embedded.csv.partial.small", f"service CSV->SQLite embedded partial ({s})", 25,
                          lambda w: self.service_import("emb-partial-small", "csv_small", self.small, w),
                          "floor.sqlite.small"))
-            # the same without check ahead: the lever's worth, side by side (its x floor against the same floor)
-            plan.append(("embedded.csv.partial.small.inline", f"service CSV->SQLite embedded partial, no check ahead ({s})", 25,
-                         lambda w: self.service_import("emb-partial-inline", "csv_small", self.small, w,
-                                                       env={"IMPORTER_CHECK_AHEAD": "false"}),
+            # the same with check ahead (off by default embedded): the lever's worth and memory, side by side
+            plan.append(("embedded.csv.partial.small.ahead", f"service CSV->SQLite embedded partial, check ahead on ({s})", 25,
+                         lambda w: self.service_import("emb-partial-ahead", "csv_small", self.small, w,
+                                                       env={"IMPORTER_CHECK_AHEAD": "true"}),
                          "floor.sqlite.small"))
         if "embedded" in g:
             plan.append(("embedded.csv.partial", f"service CSV->SQLite embedded partial ({n})", 90,

@@ -135,3 +135,23 @@ def test_a_check_started_by_one_worker_process_is_found_by_another_through_the_b
     finally:
         checking.close()
         applying.close()
+
+
+def test_check_ahead_is_on_by_default_when_scaled_and_off_embedded(tmp_path: Path) -> None:
+    """Embedded, its child would take the service past its memory budget; scaled, it shares its checks."""
+    from actors.settings import load_settings
+    from app.wiring import make_runtime
+
+    cases = {
+        "embedded": ({}, False, False),
+        "embedded, asked for": ({"check_ahead": True}, True, False),
+        "scaled": ({"redis_url": "redis://127.0.0.1:1/0"}, True, True),
+        "scaled, turned off": ({"redis_url": "redis://127.0.0.1:1/0", "check_ahead": False}, False, True),
+    }
+    for name, (overrides, enabled, shared) in cases.items():
+        rt = make_runtime(load_settings(env={}, data_dir=str(tmp_path / name), **overrides))
+        try:
+            cores = (os.cpu_count() or 1) > 1  # one core: never (the child would only take turns with the worker)
+            assert (rt.check_ahead.enabled, rt.check_ahead.share is not None) == (enabled and cores, shared), name
+        finally:
+            rt.close()
