@@ -117,8 +117,9 @@ def test_two_hosts_sharing_no_disk_import_through_object_storage_and_survive_a_k
     pg_schema_url: str, redis_namespace: str, s3_server: S3Server, tmp_path: Path
 ) -> None:
     """Every process has its own empty data dir; blobs live only in the (moto) S3 bucket. The upload
-    lands on API a, either worker parses and applies (one is SIGKILLed on its first chunk), API b
-    reports; every row is applied once."""
+    lands on API a, the first worker parses and is SIGKILLed on its first chunk, the second (started
+    then, on another empty disk) finishes from the log and the bucket, API b reports; every row is
+    applied once."""
     bucket = s3_server.bucket()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("IMPORTER_", "AWS_"))}
     base |= s3_env(s3_server.url, bucket) | {
@@ -143,7 +144,6 @@ def test_two_hosts_sharing_no_disk_import_through_object_storage_and_survive_a_k
             stack.enter_context(importer_process(["serve", "--port", str(port)], env(name), log))
         doomed = stack.enter_context(importer_process(["worker", "--processes", "1", "--threads", "2"],
                                              env("worker-1", IMPORTER_FAULT="apply_chunk:*:before_commit:kill"), logs[2]))
-        stack.enter_context(importer_process(["worker", "--processes", "1", "--threads", "2"], env("worker-2"), logs[3]))
         a, b = (httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=30) for p in ports)
         for api in (a, b):
             _until("API ready", lambda api=api: api.get("/ready").status_code == 200, 60, logs)
@@ -155,13 +155,15 @@ def test_two_hosts_sharing_no_disk_import_through_object_storage_and_survive_a_k
             resp = a.post("/imports", data={"dataset": "contacts"}, files={"file": ("contacts.csv", fh)}, headers=auth)
         assert resp.status_code == 202, resp.text
         ticket = resp.json()["id"]
+        # The only worker at first: it parses, takes the first chunk and dies before committing it.
+        assert doomed.wait(60) == -signal.SIGKILL
+        stack.enter_context(importer_process(["worker", "--processes", "1", "--threads", "2"], env("worker-2"), logs[3]))
 
         def finished() -> dict[str, object] | None:
             body: dict[str, object] = b.get(f"/imports/{ticket}", headers=auth).json()
             return body if body["state"] in ("completed", "failed", "canceled") else None
 
         final = _until("completion seen on the other API process", finished, 180, logs)
-        assert doomed.wait(10) == -signal.SIGKILL  # it died on the first chunk it took, mid-import
         assert isinstance(final, dict) and final["state"] == "completed", final
         a.close()
         b.close()
