@@ -25,7 +25,7 @@ import msgspec
 
 from actors.blobs import Blobs
 from actors.check_child import read_frame, write_frame
-from actors.checks import CheckedChunk, checked_key, decode_checked, encode_checked, join_checked
+from actors.checks import CheckedChunk, checked_key, decode_checked, join_checked
 
 logger = logging.getLogger("importer.check_ahead")
 
@@ -160,7 +160,7 @@ class CheckAhead:
         if future is None:
             return self._shared(key)
         try:
-            checked = join_checked([decode_checked(piece) for piece in future.result(timeout=_WAIT_SECONDS)])
+            checked = _joined(future.result(timeout=_WAIT_SECONDS))
         except Exception as exc:  # a broken or slow child: the worker checks the chunk itself
             logger.warning("check ahead of chunk %d failed (%s: %s); checking it in the worker", key[1], type(exc).__name__, exc)
             return None
@@ -171,7 +171,7 @@ class CheckAhead:
         if self.share is None:
             return None
         try:
-            checked = decode_checked(self.share.read_bytes(checked_key(*key)))
+            checked = _joined(msgspec.msgpack.decode(self.share.read_bytes(checked_key(*key)), type=list[bytes]))
         except FileNotFoundError:
             return None
         except Exception as exc:  # the store is away or the blob is bad: the worker checks the chunk itself
@@ -188,24 +188,31 @@ class CheckAhead:
         with self._lock:
             for key in [k for k, f in self._started.items() if f.done()]:  # checks another worker took from the store
                 del self._started[key]
-            if not self._started and self._child is not None:
-                self._child.close()
-                self._child = None
+            if not self._started:
+                self._end_child()
 
     def close(self) -> None:
         """Let the child end (it exits when its stdin closes)."""
         with self._lock:
             self._started.clear()
-            if self._child is not None:
-                self._child.close()
-                self._child = None
+            self._end_child()
+
+    def _end_child(self) -> None:
+        if self._child is not None:
+            self._child.close()
+            self._child = None
 
 
 def _store(share: Blobs, key: Key, future: Future[list[bytes]]) -> None:
     """A finished check, stored for whichever worker applies the chunk (in the child's reader thread)."""
     if future.cancelled() or future.exception() is not None:
         return
-    try:
-        share.write_bytes(checked_key(*key), encode_checked(join_checked([decode_checked(p) for p in future.result()])))
+    try:  # the slices as the child sent them: whoever takes it decodes them as `take` does
+        share.write_bytes(checked_key(*key), msgspec.msgpack.encode(future.result()))
     except Exception as exc:  # only a lost speed-up: that worker checks the chunk itself
         logger.warning("could not store the check of chunk %d (%s: %s)", key[1], type(exc).__name__, exc)
+
+
+def _joined(pieces: list[bytes]) -> CheckedChunk:
+    """A checked chunk from the serialised slices the child sent."""
+    return join_checked([decode_checked(piece) for piece in pieces])
