@@ -188,13 +188,7 @@ def find_ticket_in(
     conn: sa.Connection, rt: Runtime, tenant: TenantRow, ticket_id: int, dialect: str | None = None
 ) -> tuple[TicketRow, ImportView]:
     """find_ticket in the caller's transaction."""
-    row = catalog.get_ticket(conn, ticket_id, tenant.id)
-    if row is not None and dialect is not None and row.dialect != dialect:
-        row = None
-    view = rt.views.load(conn, ticket_id) if row is not None else None
-    if row is None or view is None:
-        raise NotFound(f"import {ticket_id} does not exist", code="unknown_import")
-    return row, view
+    return _shown(conn, rt, catalog.get_ticket(conn, ticket_id, tenant.id), dialect, f"import {ticket_id} does not exist")
 
 
 def find_ticket_by_uuid(
@@ -202,12 +196,18 @@ def find_ticket_by_uuid(
 ) -> tuple[TicketRow, ImportView]:
     """The tenant's ticket by uuid, or 404 (given a dialect, also for another front door's)."""
     with read_tx(rt.engine) as conn:
-        row = catalog.ticket_by_uuid(conn, ticket_uuid, tenant.id)
-        if row is not None and dialect is not None and row.dialect != dialect:
-            row = None
-        view = rt.views.load(conn, row.id) if row is not None else None
+        return _shown(conn, rt, catalog.ticket_by_uuid(conn, ticket_uuid, tenant.id), dialect, f"job {ticket_uuid} does not exist")
+
+
+def _shown(
+    conn: sa.Connection, rt: Runtime, row: TicketRow | None, dialect: str | None, missing: str
+) -> tuple[TicketRow, ImportView]:
+    """A found ticket and its view, or 404 `missing` (also for a ticket another front door accepted)."""
+    if row is not None and dialect is not None and row.dialect != dialect:
+        row = None
+    view = rt.views.load(conn, row.id) if row is not None else None
     if row is None or view is None:
-        raise NotFound(f"job {ticket_uuid} does not exist", code="unknown_import")
+        raise NotFound(missing, code="unknown_import")
     return row, view
 
 
