@@ -16,9 +16,10 @@ from events import log as event_log
 from events.datasets import KeyReader, RowValidator
 from events.db import read_tx, write_tx
 from events.decisions import decide_chunk, failure_budget, threshold_label
-from events.flow import APPLY, Step, next_step
+from events.flow import due_chunks, new_steps
 from events.log import now
-from events.types import ChunkApplied, Event, ThresholdExceeded
+from events.projections import fold
+from events.types import AnyEvent, ChunkApplied, ThresholdExceeded
 
 if TYPE_CHECKING:
     from actors.runtime import Runtime
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
     """Apply chunk `chunk` exactly once: the (ticket, chunk) key makes a second delivery a no-op."""
     view = rt.view(ticket)
-    if view is None or chunk is None or next_step(view) != Step(APPLY, chunk):
+    if view is None or chunk is None or chunk not in due_chunks(view):
         return
     assert view.spec is not None and view.parsed is not None
     spec = view.spec
@@ -39,7 +40,9 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
     columns = view.parsed.columns
     schema_json = msgspec.json.encode(dataset.schema)
     checked = rt.check_ahead.take((view.uuid, chunk, schema_json, columns))
-    if chunk + 1 < view.parsed.chunks:  # the next chunk's rows are checked in a child while this one is written
+    if chunk + 1 < view.parsed.chunks and not view.parsed.after:
+        # one after another: the next chunk's rows are checked in a child while this one is written
+        # (side by side, the next chunks are being checked by the other workers already)
         rt.check_ahead.start((view.uuid, chunk + 1, schema_json, columns), partial(_parsed_bytes, rt, view.uuid, chunk + 1))
     else:
         rt.check_ahead.rest()
@@ -55,6 +58,12 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
     budget = failure_budget(spec, view.parsed.total_rows)
     with write_tx(rt.engine) as conn:
         locks.dataset_writes(conn, dataset.id)  # decide from what is there, not what another writer overtakes
+        # The log as it is now that no other chunk of the dataset is being written: a chunk applied
+        # side by side since the first look is in it, and this chunk may have been applied by a
+        # second delivery of its message meanwhile.
+        view = rt.views.load(conn, ticket)
+        if view is None or chunk not in due_chunks(view):
+            return
         existing = records.fetch_existing(conn, dataset.id, keys, staged_ticket=ticket if to_staging else None)
         earlier: dict[str, int] = {}
         if spec.mode == "insert" and chunk:
@@ -69,7 +78,7 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
         )
         records.write(conn, dataset.id, ticket, view.uuid, decision.writes, staged=to_staging)
         at = now()
-        new: list[Event] = [
+        new: list[AnyEvent] = [
             ChunkApplied(
                 at=at, chunk=chunk, first=checked.first, runs=tuple(decision.runs), failures=tuple(decision.failures),
                 failed_existing=tuple(decision.failed_existing),
@@ -80,7 +89,8 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
         event_log.append(conn, ticket, view.seq, new)
         faults.hit("apply_chunk", "before_commit", chunk, conn)
     faults.hit("apply_chunk", "after_commit", chunk)
-    rt.drive(ticket)
+    for step in new_steps(view, fold(new, view)):  # what this chunk made due: the next chunks, or finalize
+        rt.send(ticket, step)
     faults.hit("apply_chunk", "after_drive", chunk)
 
 

@@ -7,13 +7,14 @@ from contextlib import closing
 from typing import TYPE_CHECKING
 
 from actors import faults
+from actors.chunk_order import ChunkOrder, side_by_side
 from actors.chunks import ParsedChunk, ParsedRow, chunk_key, encode_chunk
 from actors.errors import StepFailed
 from actors.memory import release_memory
 from actors.readers import BadRow, FileInfo, ReaderError, open_file
 from events import catalog
 from events import log as event_log
-from events.datasets import RowValidator, SchemaError
+from events.datasets import KeyReader, RowValidator, SchemaError
 from events.db import read_tx, write_tx
 from events.flow import PARSE, Step, next_step
 from events.log import now
@@ -46,7 +47,10 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
             with closing(rows):
                 columns = resolve_columns(dataset.schema, spec, info.first_row)
                 RowValidator(dataset.schema, columns.fields)  # refuses missing required columns up front
-                total, chunks = _stage(rt, view.uuid, rows, info, spec, columns)
+                parallel = rt.settings.resolved_apply_parallel if side_by_side(spec) else 1
+                order = ChunkOrder(parallel) if parallel > 1 else None
+                key_of = KeyReader(dataset.schema, columns.fields)
+                total, chunks = _stage(rt, view.uuid, rows, info, spec, columns, order, key_of)
         release_memory()  # a sheet's buffers go back to the OS before the chunks are applied
     except (ReaderError, SchemaError) as exc:
         refused = str(exc)
@@ -60,6 +64,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
         at=now(), total_rows=total, chunks=chunks, header=header, columns=columns.fields,
         ignored_columns=columns.ignored, format=info.format, separator=info.separator,
         encoding=info.encoding, sheet=info.sheet, lean_images=True,
+        parallel=order.parallel if order else 1, after=tuple(order.after) if order else (),
     )
     with write_tx(rt.engine) as conn:
         event_log.append(conn, ticket, view.seq, [event])
@@ -74,24 +79,33 @@ def _stage(
     info: FileInfo,
     spec: ImportSpec,
     columns: Columns,
+    order: ChunkOrder | None,
+    key_of: KeyReader,
 ) -> tuple[int, int]:
-    """Write the file's data rows as chunks; returns (rows, chunks)."""
+    """Write the file's data rows as chunks (and, side by side, note which keys each holds);
+    returns (rows, chunks)."""
     size = rt.settings.chunk_size
     total = chunks = 0
     batch: list[ParsedRow] = []
     for staged in _project(rows, spec, columns, info.format):
         batch.append(staged)
         if len(batch) == size:
-            rt.blobs.write_bytes(chunk_key(ticket_uuid, chunks), encode_chunk(ParsedChunk(total, batch)))
+            _write(rt, ticket_uuid, chunks, ParsedChunk(total, batch), order, key_of)
             total += len(batch)
             chunks += 1
             batch = []
             faults.hit("parse_file", "staged", chunks)
     if batch:
-        rt.blobs.write_bytes(chunk_key(ticket_uuid, chunks), encode_chunk(ParsedChunk(total, batch)))
+        _write(rt, ticket_uuid, chunks, ParsedChunk(total, batch), order, key_of)
         total += len(batch)
         chunks += 1
     return total, chunks
+
+
+def _write(rt: Runtime, ticket_uuid: str, number: int, chunk: ParsedChunk, order: ChunkOrder | None, key_of: KeyReader) -> None:
+    rt.blobs.write_bytes(chunk_key(ticket_uuid, number), encode_chunk(chunk))
+    if order is not None:  # a row whose key cells are invalid fails without naming a record: no key
+        order.add({key for _, cells in chunk.rows if not isinstance(cells, str) and (key := key_of(cells)) is not None})
 
 
 def _project(

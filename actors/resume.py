@@ -14,7 +14,7 @@ from actors.net import backoff_schedule
 from actors.remove_expired import remove_expired
 from events import log as event_log
 from events.db import read_tx
-from events.flow import WEBHOOK, next_step
+from events.flow import WEBHOOK, steps
 
 if TYPE_CHECKING:
     from actors.runtime import Runtime
@@ -35,12 +35,13 @@ def resume(rt: Runtime, *, stalled_for: float | None = None) -> list[int]:
     clock = time.time()
     for ticket in ids:
         view = rt.view(ticket)
-        step = next_step(view) if view is not None else None
-        if step is None or view is None:
+        owed = steps(view) if view is not None else []
+        if not owed or view is None:
             continue
-        if step.actor == WEBHOOK and not due(view, schedule, clock):
+        if owed[0].actor == WEBHOOK and not due(view, schedule, clock):
             continue  # a retry is already scheduled; keep to the backoff
-        rt.send(ticket, step)
+        for step in owed:  # every due chunk: one of them may be all that stalled
+            rt.send(ticket, step)
         driven.append(ticket)
     if driven:
         logger.info("re-drove %d unfinished ticket(s): %s", len(driven), driven[:20])

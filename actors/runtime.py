@@ -19,7 +19,7 @@ from actors.pipeline import declare_actors
 from actors.settings import Settings
 from events import catalog
 from events.db import make_engine, read_tx
-from events.flow import Step, next_step
+from events.flow import Step, steps
 from events.projections import FailureSource, ImportView
 from events.view_cache import ViewCache, failures_from_log
 
@@ -91,12 +91,13 @@ class Runtime:
             actor.send(ticket, step.chunk)
 
     def drive(self, ticket: int) -> Step | None:
-        """Enqueue whatever the log says the ticket needs next."""
+        """Enqueue whatever the log says the ticket needs next (every due chunk when its chunks are
+        applied side by side); returns the first step sent."""
         view = self.view(ticket)
-        step = next_step(view) if view is not None else None
-        if step is not None:
+        owed = steps(view) if view is not None else []
+        for step in owed:
             self.send(ticket, step)
-        return step
+        return owed[0] if owed else None
 
     def close(self) -> None:
         """Release the database pool and the check-ahead child."""

@@ -42,6 +42,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # While a worker applies chunk k, a lean child process checks chunk k+1's rows (actors.check_ahead).
     # Unset: on when scaled; off embedded, where its ~30 MB would take the service past its 200 MB.
     check_ahead: bool | None = None
+    # How many chunks of one import may be applied at once, by any worker (never two that share a
+    # key). Unset: one at a time embedded (one process, one SQLite writer), at least 2 when scaled.
+    apply_parallel: int | None = None
     max_upload_bytes: int = 50 * MB
     max_form_parts: int = 32
     max_form_field_bytes: int = 64 * 1024
@@ -87,6 +90,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def resolved_blob_dir(self) -> Path:
         """Where uploaded files and parsed chunks live."""
         return Path(self.blob_dir) if self.blob_dir else Path(self.data_dir) / "blobs"
+
+    @property
+    def resolved_apply_parallel(self) -> int:
+        """Chunks of one import in flight at once (1: one after another, in file order)."""
+        if self.apply_parallel is not None:
+            return max(1, self.apply_parallel)
+        return 1 if self.embedded else max(2, self.worker_processes)
 
     @property
     def embedded(self) -> bool:

@@ -50,7 +50,7 @@ def next_step(view: ImportView) -> Step | None:
         actor = NEXT[stage(view)]
         if actor == DOWNLOAD and not view.spec.source_uri:
             return None  # an upload always records its file with the request
-        return Step(actor, view.chunks_applied if actor == APPLY else None)
+        return Step(actor, view.chunks_done if actor == APPLY else None)
     if view.staged_rows:
         return Step(FINALIZE)  # an atomic import ended early: its staging must be discarded
     if view.revert is not None and not view.revert.done:
@@ -58,3 +58,33 @@ def next_step(view: ImportView) -> Step | None:
     if view.spec.callback_url and view.webhook.delivered_at is None and not view.webhook.abandoned:
         return Step(WEBHOOK)
     return None
+
+
+def due_chunks(view: ImportView) -> list[int]:
+    """The chunks whose turn has come and that are not applied yet (being applied, or to send)."""
+    parsed = view.parsed
+    if parsed is None or view.terminal or view.threshold_exceeded:
+        return []
+    done = view.chunks_done
+    if not parsed.after:  # one after another
+        return [done] if done < parsed.chunks else []
+    after = parsed.after
+    end = min(parsed.chunks, done + max(1, parsed.parallel))  # after[k] >= k - parallel
+    return [k for k in range(done, end) if after[k] < done and not view.chunk_applied(k)]
+
+
+def steps(view: ImportView) -> list[Step]:
+    """Every step the ticket is owed now: all due chunks while they are applied side by side."""
+    step = next_step(view)
+    if step is None:
+        return []
+    if step.actor != APPLY:
+        return [step]
+    return [Step(APPLY, k) for k in due_chunks(view)]
+
+
+def new_steps(before: ImportView, after: ImportView) -> list[Step]:
+    """The steps owed after a change that were not owed before it: what the change's author sends
+    (the others are on their way already, sent by whoever made them due)."""
+    owed = set(steps(before))
+    return [s for s in steps(after) if s not in owed]

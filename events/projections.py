@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Literal
@@ -104,7 +105,8 @@ class ImportView(msgspec.Struct, frozen=True, kw_only=True):
     file_removed: bool = False  # the file outlived its retention period and was deleted
     parsed: FileParsed | None = None
     download_attempts: int = 0
-    chunks_applied: int = 0
+    chunks_applied: int = 0  # how many chunks are applied (side by side, not always a prefix)
+    chunks_ahead: tuple[int, ...] = ()  # applied chunks past the first one not applied yet, in order
     rows_seen: int = 0  # rows covered by applied chunks
     created: int = 0
     updated: int = 0
@@ -125,6 +127,15 @@ class ImportView(msgspec.Struct, frozen=True, kw_only=True):
     def terminal(self) -> bool:
         """True once the import completed (and maybe was reverted since), failed or was canceled."""
         return self.state in ("completed", "failed", "canceled", "reverted")
+
+    @property
+    def chunks_done(self) -> int:
+        """Chunks 0..n-1 are all applied (the first chunk not applied yet is n)."""
+        return self.chunks_applied - len(self.chunks_ahead)
+
+    def chunk_applied(self, chunk: int) -> bool:
+        """True once the chunk's ChunkApplied is in the log."""
+        return chunk < self.chunks_done or chunk in self.chunks_ahead
 
     @property
     def total_rows(self) -> int | None:
@@ -286,15 +297,32 @@ def _forward(current: State, target: State) -> State:
 
 
 def _apply_chunk(view: ImportView, ev: ChunkApplied) -> ImportView:
+    if view.chunk_applied(ev.chunk):
+        return view  # a chunk is applied once; a second record of it would count its rows twice
     counts = {"c": 0, "u": 0, "n": 0, "i": 0, "f": 0, "s": 0}
     rows = 0
     for outcome, n in ev.runs:
         counts[outcome] += n
         rows += n
+    done, ahead = view.chunks_done, view.chunks_ahead
+    if ev.chunk == done:  # the usual case: the next chunk in order, then any applied ahead of it
+        done += 1
+        while ahead and ahead[0] == done:
+            ahead, done = ahead[1:], done + 1
+    else:  # applied side by side, ahead of an earlier chunk still in flight
+        ahead = tuple(sorted((*ahead, ev.chunk)))
+    entry = ChunkOutcome(ev.chunk, ev.first, ev.runs, ev.failures, ev.at)
+    outcomes = view.outcomes
+    if not outcomes or outcomes[-1].chunk < ev.chunk:
+        outcomes = (*outcomes, entry)
+    else:  # kept in chunk order, which is row order
+        at = bisect_left([c.chunk for c in outcomes], ev.chunk)
+        outcomes = (*outcomes[:at], entry, *outcomes[at:])
     return replace(
         view,
         state=_forward(view.state, "processing"),
-        chunks_applied=max(view.chunks_applied, ev.chunk + 1),
+        chunks_applied=view.chunks_applied + 1,
+        chunks_ahead=ahead,
         rows_seen=view.rows_seen + rows,
         created=view.created + counts["c"],
         updated=view.updated + counts["u"],
@@ -303,7 +331,7 @@ def _apply_chunk(view: ImportView, ev: ChunkApplied) -> ImportView:
         failed=view.failed + counts["f"],
         failed_existing=view.failed_existing + len(ev.failed_existing),
         skipped=view.skipped + counts["s"],
-        outcomes=(*view.outcomes, ChunkOutcome(ev.chunk, ev.first, ev.runs, ev.failures, ev.at)),
+        outcomes=outcomes,
         updated_at=ev.at,
     )
 

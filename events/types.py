@@ -86,6 +86,11 @@ class FileParsed(Event, tag="file_parsed", frozen=True):
     # Before-images are kept only for the records that existed before the import; a revert finds
     # the records it created by their ids (derived from the ticket's). False in logs written before.
     lean_images: bool = False
+    # Chunks applied side by side (by any worker): chunk k may be applied once every chunk up to
+    # after[k] has been (-1: at once). No two chunks that share a key are ever in flight together,
+    # and at most `parallel` are. Empty: one after another, in file order (and in older logs).
+    parallel: int = 1
+    after: tuple[int, ...] = ()
 
 
 class ChunkApplied(Event, tag="chunk_applied", frozen=True):

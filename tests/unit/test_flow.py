@@ -16,11 +16,14 @@ from events.flow import (
     REVERT,
     WEBHOOK,
     Step,
+    due_chunks,
+    new_steps,
     next_step,
     stage,
+    steps,
 )
-from events.projections import ImportView, RevertView, WebhookView
-from events.types import FileParsed, FileStored, ImportSpec
+from events.projections import ImportView, RevertView, WebhookView, apply, iter_results
+from events.types import ChunkApplied, FileParsed, FileStored, ImportSpec
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 STORED = FileStored(at=AT, blob="sources/u", size=10, sha256="x", format="csv")
@@ -110,3 +113,54 @@ def test_a_revert_under_way_owes_its_next_chunk_before_the_callback_and_nothing_
     done = view(spec, state="reverted", file=STORED, parsed=parsed(1), chunks_applied=1, created=5,
                 revert=msgspec.structs.replace(reverting, done=True), webhook=WebhookView(delivered_at=AT))
     assert next_step(done) is None
+
+
+# Side by side: FileParsed.after says which chunks each chunk waits for.
+SIDE = FileParsed(at=AT, total_rows=60, chunks=6, parallel=3, after=(-1, -1, -1, 0, 1, 3))  # 4: the window
+
+
+def _applied(*chunks: int) -> ImportView:
+    """A view with these chunks' ChunkApplied folded in, in this order."""
+    v = view(file=STORED, parsed=SIDE)
+    for n in chunks:
+        v = apply(v, ChunkApplied(at=AT, chunk=n, first=n * 10, runs=(("c", 10),)))
+    return v
+
+
+def test_side_by_side_every_chunk_whose_turn_came_is_due_and_no_more_than_parallel() -> None:
+    assert due_chunks(_applied()) == [0, 1, 2]  # 3 waits for 0, and 3 are in flight at most
+    assert due_chunks(_applied(1)) == [0, 2]  # applied ahead of 0: not due again
+    assert due_chunks(_applied(1, 0)) == [2, 3, 4]
+    assert due_chunks(_applied(1, 0, 3, 4)) == [2]  # 5 waits for every chunk up to 3, and 2 is not done
+    assert due_chunks(_applied(1, 0, 3, 4, 2)) == [5]
+    assert next_step(_applied(1, 0, 3, 4, 2, 5)) == Step(FINALIZE)
+    assert steps(_applied(1)) == [Step(APPLY, 0), Step(APPLY, 2)]
+
+
+def test_a_chunk_applied_sends_only_what_it_made_due() -> None:
+    """Two workers finishing chunks 0 and 1 must not both send chunk 3."""
+    assert new_steps(_applied(), _applied(0)) == [Step(APPLY, 3)]
+    assert new_steps(_applied(0), _applied(0, 1)) == [Step(APPLY, 4)]  # not 3 again
+    assert new_steps(_applied(), _applied(1)) == []  # nothing waits for 1 alone
+    assert new_steps(_applied(1), _applied(1, 0)) == [Step(APPLY, 3), Step(APPLY, 4)]
+    assert new_steps(_applied(1, 0, 2, 4), _applied(1, 0, 2, 4, 3)) == [Step(APPLY, 5)]
+    assert new_steps(_applied(1, 0, 2, 4, 3), _applied(1, 0, 2, 4, 3, 5)) == [Step(FINALIZE)]
+
+
+def test_one_after_another_without_after_as_before() -> None:
+    one = FileParsed(at=AT, total_rows=30, chunks=3)
+    v = view(file=STORED, parsed=one)
+    assert due_chunks(v) == [0]
+    v = apply(v, ChunkApplied(at=AT, chunk=0, first=0, runs=(("c", 10),)))
+    assert due_chunks(v) == [1] and new_steps(view(file=STORED, parsed=one), v) == [Step(APPLY, 1)]
+
+
+def test_a_chunk_applied_out_of_order_is_counted_once_and_its_outcomes_kept_in_row_order() -> None:
+    v = _applied(2, 0, 1)
+    assert (v.chunks_applied, v.chunks_done, v.chunks_ahead, v.rows_seen, v.created) == (3, 3, (), 30, 30)
+    assert [c.chunk for c in v.outcomes] == [0, 1, 2]
+    again = apply(v, ChunkApplied(at=AT, chunk=1, first=10, runs=(("c", 10),)))
+    assert again == v  # a second record of a chunk changes nothing
+    ahead = _applied(4, 1)
+    assert (ahead.chunks_done, ahead.chunks_ahead, [c.chunk for c in ahead.outcomes]) == (0, (1, 4), [1, 4])
+    assert [r.index for r in iter_results(_applied(2, 0, 1))] == list(range(30))
