@@ -7,14 +7,14 @@ from contextlib import closing
 from typing import TYPE_CHECKING
 
 from actors import faults
-from actors.chunk_order import ChunkOrder, side_by_side
+from actors.chunk_order import ChunkOrder, KeyTokens, side_by_side
 from actors.chunks import ParsedChunk, ParsedRow, chunk_key, encode_chunk
 from actors.errors import StepFailed
 from actors.memory import release_memory
 from actors.readers import BadRow, FileInfo, ReaderError, open_file
 from events import catalog
 from events import log as event_log
-from events.datasets import KeyReader, RowValidator, SchemaError
+from events.datasets import RowValidator, SchemaError
 from events.db import read_tx, write_tx
 from events.flow import PARSE, Step, next_step
 from events.log import now
@@ -49,8 +49,8 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
                 RowValidator(dataset.schema, columns.fields)  # refuses missing required columns up front
                 parallel = rt.settings.resolved_apply_parallel if side_by_side(spec) else 1
                 order = ChunkOrder(parallel) if parallel > 1 else None
-                key_of = KeyReader(dataset.schema, columns.fields)
-                total, chunks = _stage(rt, view.uuid, rows, info, spec, columns, order, key_of)
+                keys = KeyTokens(dataset.schema, columns.fields)
+                total, chunks = _stage(rt, view.uuid, rows, info, spec, columns, order, keys)
         release_memory()  # a sheet's buffers go back to the OS before the chunks are applied
     except (ReaderError, SchemaError) as exc:
         refused = str(exc)
@@ -80,7 +80,7 @@ def _stage(
     spec: ImportSpec,
     columns: Columns,
     order: ChunkOrder | None,
-    key_of: KeyReader,
+    keys: KeyTokens,
 ) -> tuple[int, int]:
     """Write the file's data rows as chunks (and, side by side, note which keys each holds);
     returns (rows, chunks)."""
@@ -90,22 +90,22 @@ def _stage(
     for staged in _project(rows, spec, columns, info.format):
         batch.append(staged)
         if len(batch) == size:
-            _write(rt, ticket_uuid, chunks, ParsedChunk(total, batch), order, key_of)
+            _write(rt, ticket_uuid, chunks, ParsedChunk(total, batch), order, keys)
             total += len(batch)
             chunks += 1
             batch = []
             faults.hit("parse_file", "staged", chunks)
     if batch:
-        _write(rt, ticket_uuid, chunks, ParsedChunk(total, batch), order, key_of)
+        _write(rt, ticket_uuid, chunks, ParsedChunk(total, batch), order, keys)
         total += len(batch)
         chunks += 1
     return total, chunks
 
 
-def _write(rt: Runtime, ticket_uuid: str, number: int, chunk: ParsedChunk, order: ChunkOrder | None, key_of: KeyReader) -> None:
+def _write(rt: Runtime, ticket_uuid: str, number: int, chunk: ParsedChunk, order: ChunkOrder | None, keys: KeyTokens) -> None:
     rt.blobs.write_bytes(chunk_key(ticket_uuid, number), encode_chunk(chunk))
-    if order is not None:  # a row whose key cells are invalid fails without naming a record: no key
-        order.add({key for _, cells in chunk.rows if not isinstance(cells, str) and (key := key_of(cells)) is not None})
+    if order is not None:
+        order.add(keys(chunk.rows))
 
 
 def _project(

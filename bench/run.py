@@ -357,6 +357,13 @@ class Bench:
                              lambda w, procs=procs: self.service_import(  # type: ignore[misc]
                                  f"workers-{procs}", key, rows, w, scaled=True, processes=procs),
                              "scaled.workers.1" if procs > 1 else None))
+            # the same 2 processes applying one chunk at a time: what applying side by side is worth
+            plan.append(("scaled.workers.2.serial",
+                         f"workers: service CSV->PostgreSQL scaled, Redis + 2 worker procs, one chunk at a time "
+                         f"(IMPORTER_APPLY_PARALLEL=1), partial ({rows:,})", 20,
+                         lambda w: self.service_import("workers-2-serial", key, rows, w, scaled=True, processes=2,
+                                                       env={"IMPORTER_APPLY_PARALLEL": "1"}),
+                         "scaled.workers.1"))
         if "xlsx" in g:
             plan += [
                 ("embedded.xlsx.small", f"service XLSX->SQLite embedded partial ({a.xlsx_rows // XLSX_SMALL_DIVISOR:,})", 15,

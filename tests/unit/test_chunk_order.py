@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from actors.chunk_order import ChunkOrder, side_by_side
+from typing import Any
+
+from actors.chunk_order import ChunkOrder, KeyTokens, side_by_side
+from events.datasets import parse_schema
 from events.types import ImportSpec
 
 
@@ -33,3 +36,19 @@ def test_only_imports_without_an_error_threshold_go_side_by_side() -> None:
     assert side_by_side(ImportSpec(dataset="d"))
     assert not side_by_side(ImportSpec(dataset="d", threshold=0))
     assert not side_by_side(ImportSpec(dataset="d", threshold_percent=5.0))
+
+
+def test_rows_naming_one_record_give_one_token_and_rows_naming_none_give_none() -> None:
+    schema = parse_schema({"fields": [{"name": "email", "type": "email"}, {"name": "n", "type": "integer"},
+                                      {"name": "d", "type": "decimal"}], "key": ["email"]})
+    tokens = KeyTokens(schema, ("n", "email"))
+    rows = [(2, ["1", "Ann@X.io"]), (3, ["2", " ann@x.io "]), (4, ["3", "not an email"]), (5, ["4", None]),
+            (6, ["5"]), (7, "line 7: bad quoting")]
+    assert tokens(rows) == {"ann@x.io"}
+    pair = KeyTokens(parse_schema({**schema_doc(schema), "key": ["n", "d"]}), ("n", "email", "d"))
+    assert pair([(2, ["007", "a@b.io", "1.50"]), (3, ["7", "c@d.io", "1.50"]), (4, ["7", "x", None]), (5, ["7"])]) == {(7, "1.50")}
+    assert KeyTokens(schema, ("n",))(rows) == set()  # the key column is not in the file
+
+
+def schema_doc(schema: Any) -> dict[str, Any]:
+    return {"fields": [{"name": f.name, "type": f.type} for f in schema.fields], "key": list(schema.key)}
