@@ -23,6 +23,12 @@ from tests.support.files import CONTACTS_SCHEMA
 COLUMNS = ("email", "name", "age", "balance", "active", "joined")
 
 
+@pytest.fixture
+def harness_settings() -> dict[str, Any]:
+    """Check ahead works for chunks applied one after another (side by side, the workers check their own)."""
+    return {"apply_parallel": 1}
+
+
 def _messy(n: int) -> list[list[Any]]:
     """Contacts with bad ages, bad emails (no key), short rows and keys repeated chunks apart."""
     rows = contacts(n)
