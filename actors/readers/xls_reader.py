@@ -91,8 +91,14 @@ def _read(
 
 
 def _closing(book: _open, rows: Iterator[Row | BadRow]) -> Iterator[Row | BadRow]:
+    """The rows, then the workbook closed; a damaged sheet's failure of any kind as a ReaderError."""
     with book:
-        yield from rows
+        try:
+            yield from rows
+        except ReaderError:
+            raise
+        except Exception as exc:  # xlrd is pure Python and the records are the file's: anything can break
+            raise ReaderError(f"corrupt or truncated XLS workbook: {exc!r}") from exc
 
 
 def _is_encrypted_ooxml(path: str | os.PathLike[str]) -> bool:

@@ -73,7 +73,8 @@ def book_of(book: Any) -> Book:
 
 def stream_rows(book: Any, index: int, name: str) -> Iterator[Row | BadRow]:
     """Sheet `index`'s non-blank rows from its records, in place in xlrd's buffer of the stream."""
-    mem, end = book.mem, book.base + book.stream_len
+    mem = book.mem
+    end = min(book.base + book.stream_len, len(mem))  # a stream may claim more than the file holds
     pos = book._sh_abs_posn[index]
     if not book.base <= pos < end or _header(mem, pos, end)[0] != _BOF:
         raise ReaderError(
