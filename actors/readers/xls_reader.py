@@ -20,9 +20,9 @@ from actors.readers.errors import BadRow, ReaderError
 from actors.readers.sheets import Row, first_row, named_sheet
 from actors.readers.xls_cells import Quiet, cell_error, date_cell, finished
 from actors.readers.xls_stream import stream_rows
+from actors.readers.xls_strings import SharedStrings, open_globals
 
 _ENCRYPTED_OOXML = "EncryptedPackage".encode("utf-16-le")  # an OLE2 stream name, as stored
-_BIFF8 = 80  # xlrd's biff_version of Excel 97-2003 files: the streamed kind
 
 
 def inspect_xls(
@@ -77,10 +77,10 @@ def _read(
     path: str | os.PathLike[str], sheet: str | None, fast: bool = True
 ) -> tuple[str, Iterator[Row | BadRow]]:
     """(sheet name, rows): streamed from the sheet's records for BIFF8, else loaded by xlrd."""
-    book = _open(path)  # the globals only (on_demand): shared strings, formats, sheet offsets
+    book = _open(path, streamed=fast)  # the globals only: shared strings, formats, sheet offsets
     try:
         name = _sheet_name(book.book, sheet)
-        if fast and book.book.biff_version == _BIFF8:
+        if isinstance(book.book._sharedstrings, SharedStrings):
             index = list(book.book.sheet_names()).index(name)
             return name, _closing(book, stream_rows(book.book, index, name))
         name, rows = _sheet(book.book, name)
@@ -97,7 +97,9 @@ def _closing(book: _open, rows: Iterator[Row | BadRow]) -> Iterator[Row | BadRow
             yield from rows
         except ReaderError:
             raise
-        except Exception as exc:  # xlrd is pure Python and the records are the file's: anything can break
+        except (
+            Exception
+        ) as exc:  # xlrd is pure Python and the records are the file's: anything can break
             raise ReaderError(f"corrupt or truncated XLS workbook: {exc!r}") from exc
 
 
@@ -113,11 +115,14 @@ def _is_encrypted_ooxml(path: str | os.PathLike[str]) -> bool:
 class _open:  # noqa: N801 - used like open()
     """xlrd's workbook as a context manager, its failures translated into ReaderError."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, streamed: bool = False) -> None:
+        """streamed: a BIFF8 workbook's shared strings are decoded as cells ask (xls_strings.py)."""
         try:
-            self.book = xlrd.open_workbook(
-                os.fspath(path), on_demand=True, formatting_info=False, logfile=Quiet()
-            )
+            self.book: Any = open_globals(path) if streamed else None
+            if self.book is None:  # not asked, or not BIFF8: xlrd's own book, read whole
+                self.book = xlrd.open_workbook(
+                    os.fspath(path), on_demand=True, formatting_info=False, logfile=Quiet()
+                )
         except xlrd.biffh.XLRDError as exc:
             # A password-protected XLSX is an OLE2 file too, holding no workbook stream at all.
             if "encrypted" in str(exc).lower() or _is_encrypted_ooxml(path):

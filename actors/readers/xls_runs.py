@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from actors.readers.cells import float_text, float_texts
 from actors.readers.errors import ReaderError
 from actors.readers.xls_cells import cell_error, date_cell, rk_value
+from actors.readers.xls_strings import SharedStrings
 
 ROW, LABELSST, NUMBER, RK, MULRK, BOOLERR, BLANK, MULBLANK = (
     0x208,
@@ -54,14 +55,14 @@ Layout = tuple[
 class Book(NamedTuple):
     """What a sheet's cells need from the workbook's globals."""
 
-    strings: Sequence[str]  # the shared strings (SST)
+    strings: SharedStrings  # the shared strings (SST), decoded as far as cells ask
     dates: frozenset[int]  # XF indexes whose number format shows a date or time
     datemode: int  # 0: 1900-based serials, 1: 1904-based
 
     def string(self, index: int) -> str:
         """Shared string `index`; ReaderError when the table has no such entry."""
-        if 0 <= index < len(self.strings):
-            return self.strings[index]
+        if 0 <= index < self.strings.ensure(index + 1):
+            return self.strings.items[index]
         raise ReaderError(
             f"corrupt XLS workbook: a cell refers to shared string {index}, but there are {len(self.strings)}"
         )
@@ -131,12 +132,10 @@ class Template:
 
 def _strings(indexes: Sequence[int], book: Book) -> Sequence[str | None]:
     """A column of shared-string cells; an empty string is an empty cell."""
-    try:
-        found: list[str] = list(map(book.strings.__getitem__, indexes))
-    except IndexError:
-        for index in indexes:
-            book.string(index)  # raises, naming the index
-        raise
+    top = max(indexes)
+    if book.strings.ensure(top + 1) <= top:
+        book.string(top)  # raises, naming the index
+    found: list[str] = list(map(book.strings.items.__getitem__, indexes))
     return [text or None for text in found] if "" in found else found
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from actors.readers import BadRow, ReaderError, inspect_file, open_file
 from actors.readers.xls_reader import read_xls
+from actors.readers.xls_strings import SharedStrings
 from tests.support import compound_file, need_module
 from tests.support.files import write
 from tests.support.handmade import biff8_stream, biff_cell, biff_record
@@ -218,15 +219,15 @@ def test_hostile_xls_files_give_a_clear_reader_error_quickly(tmp_path: Path) -> 
             ),
             "refers to shared string 99, but there are 2",
         ),
-        "an SST that declares more strings than it holds": (
+        "an SST that claims more strings than it holds, a cell past them": (
             compound_file(
                 {
-                    "Workbook": biff8_stream(b"".join(good), ["a", "b"]).replace(
+                    "Workbook": biff8_stream(b"".join(good) + _sst(40, 0, 5), ["a", "b"]).replace(
                         struct.pack("<ii", 2, 2), struct.pack("<ii", 2, 1 << 30), 1
                     )
                 }
             ),
-            "corrupt or",
+            "refers to shared string 5, but there are 2",
         ),
         "a sheet offset past the stream": (
             compound_file({"Workbook": biff8_stream(b"".join(good), ["a"], sheet_offset=1 << 30)}),
@@ -251,3 +252,46 @@ def test_hostile_xls_files_give_a_clear_reader_error_quickly(tmp_path: Path) -> 
         finally:
             tracemalloc.stop()
         assert peak < 4 << 20, (case, peak)
+
+
+def _sst_entry(text: str, *, wide: bool = False, runs: int = 0, phonetic: bytes = b"") -> bytes:
+    flags = (1 if wide else 0) | (8 if runs else 0) | (4 if phonetic else 0)
+    head = struct.pack("<HB", len(text), flags)
+    head += struct.pack("<H", runs) if runs else b""
+    head += struct.pack("<I", len(phonetic)) if phonetic else b""
+    chars = text.encode("utf-16-le" if wide else "latin-1")
+    return head + chars + b"\x01\x00\x02\x00" * runs + phonetic
+
+
+def test_shared_strings_decode_as_xlrd_decodes_them_lazily_and_across_continues() -> None:
+    xlrd_book = pytest.importorskip("xlrd.book")
+    entries = [
+        _sst_entry("plain"),
+        _sst_entry(""),
+        _sst_entry("Zoë ünïcode", wide=True),
+        _sst_entry("rich", runs=3),
+        _sst_entry("phonetic", phonetic=b"\x07" * 9),
+        _sst_entry("both", wide=True, runs=2, phonetic=b"\x01" * 5),
+        *(_sst_entry(f"s{i}") for i in range(50)),
+    ]
+    body = b"".join(entries)
+    between = len(b"".join(entries[:20]))
+    # Cut into CONTINUE pieces: between strings, and inside a string's characters (the rest of the
+    # characters after a flags byte of their own: here they go on two bytes a character).
+    long_text = "x" * 40 + "Ω" * 30
+    split = _sst_entry(long_text, wide=True)
+    cut = 3 + 2 * 25  # inside the characters
+    pieces = [
+        struct.pack("<ii", 0, len(entries) + 2) + body[:between],
+        body[between:] + split[:cut],
+        b"\x01" + split[cut:] + _sst_entry("after") + struct.pack("<HB", 40, 0) + b"y" * 30,
+        b"\x01" + ("y" * 2 + "Ω" * 8).encode("utf-16-le"),  # one byte a character, then two
+    ]
+    expected, _ = xlrd_book.unpack_SST_table(pieces, len(entries) + 3)
+    table = SharedStrings(pieces, len(entries) + 3)
+    assert table.ensure(3) == 3 and table.items == expected[:3]  # decoded only as far as asked
+    assert table.ensure(10**6) == len(expected) and table.items == expected
+    assert expected[-3:] == [long_text, "after", "y" * 32 + "Ω" * 8]
+    # a table that claims more strings than its bytes hold ends where they end
+    short = SharedStrings([struct.pack("<ii", 0, 1 << 30) + body], 1 << 30)
+    assert short.ensure(1 << 30) == len(entries)
