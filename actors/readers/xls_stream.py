@@ -14,6 +14,7 @@ cells (BLANK, MULBLANK) hold nothing and are not held to the order.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 from itertools import islice
@@ -61,6 +62,7 @@ _HEAD = struct.Struct("<HH")
 _CELL = struct.Struct("<HHH")  # row, column, xf
 _TEMPLATES = 64  # layouts kept compiled per sheet
 _PEEK = 32  # records looked past a run's end for more cells of its last row
+_RELEASE = 4 << 20  # bytes of the file read between two releases of its pages
 
 
 def book_of(book: Any) -> Book:
@@ -107,7 +109,12 @@ class _Walk:
     def rows(self, pos: int) -> Iterator[Row | BadRow]:
         """Every non-blank row from pos to the sheet's EOF."""
         template: Template | None = None
+        released = pos - pos % mmap.PAGESIZE
         while True:
+            if pos - released >= _RELEASE and isinstance(self.mem, mmap.mmap):
+                # the file's pages behind us leave this process's RSS (the page cache keeps them)
+                self.mem.madvise(mmap.MADV_DONTNEED, released, pos - pos % mmap.PAGESIZE - released)
+                released = pos - pos % mmap.PAGESIZE
             found = template.run.match(self.mem, pos, self.end) if template is not None else None
             if template is not None and found is not None:
                 pos, taken = self._run(template, pos, found.end())
