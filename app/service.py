@@ -65,7 +65,7 @@ def check_upload(rt: Runtime, dataset: DatasetRow, spec: ImportSpec, upload: Upl
         raise BadRequest(str(exc), code="invalid_columns") from None
     else:
         if info.format != "csv":
-            release_memory()  # a workbook's buffers (calamine loads an XLS sheet whole) go back to the OS
+            release_memory()  # a workbook's buffers (an XLS's shared strings, XLSX's) go back to the OS
         return str(info.format)
     release_memory()  # the reader's buffers (its traceback is gone with the except block) go back to the OS
     raise refusal

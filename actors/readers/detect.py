@@ -72,7 +72,7 @@ def open_file(
     sheet: str | None = None,
     max_unpacked_bytes: int = 1 << 30,
 ) -> tuple[FileInfo, Generator[tuple[int, list[str | None]] | BadRow, None, None]]:
-    """inspect_file, then read_rows, in one: an XLS sheet is loaded (whole, by calamine) once,
+    """inspect_file, then read_rows, in one: an XLS's globals (its shared strings) are read once,
     not once for its first row and again for its rows. Close the rows when done with them."""
     with open(path, "rb") as raw:
         head = raw.read(8)

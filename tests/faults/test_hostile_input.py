@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import struct
 import time
 import tracemalloc
 import zipfile
@@ -34,6 +35,7 @@ from tests.support import (
     sheet_xml,
     tree_rss,
 )
+from tests.support.handmade import biff8_stream, biff_cell
 
 HEADER = b"email,name,age\r\n"
 BOUNDARY = "hostile-boundary-7MA4YWxk"
@@ -327,6 +329,10 @@ def _workbook_cases(tmp: Path) -> dict[str, tuple[bytes, str]]:
         "password-protected xls": (compound_file({"Workbook": _BOF + _FILEPASS + _EOF}), r"^workbook is password-protected$"),
         "truncated xls": (_xls_bytes(tmp)[:3000], "corrupt or"),
         "corrupt xls": (compound_file({"Workbook": b"\x09\x08garbage" * 100}), "corrupt or"),
+        "xls whose sector chain loops": (_looping_xls(), "corrupt or"),
+        "xls whose first row names a shared string past its table": (
+            compound_file({"Workbook": biff8_stream(biff_cell(0xFD, 0, 0, struct.pack("<I", 7)), ["email"])}),
+            r"refers to shared string 7, but there are 1"),
         "html renamed .xls": (b"<html><body><table><tr><td>email</td></tr></table></body></html>", r"looks like HTML"),
         "excel 2003 xml renamed .xls": (
             b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"></Workbook>',
@@ -338,6 +344,14 @@ REL_DOC = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/o
 _BOF = bytes.fromhex("0908100000060500") + b"\0" * 12
 _FILEPASS = bytes.fromhex("2f0002000000")
 _EOF = bytes.fromhex("0a000000")
+
+
+def _looping_xls() -> bytes:
+    """A one-sheet XLS whose workbook stream's sector chain (sectors 2..9) turns back at sector 5."""
+    cells = b"".join(biff_cell(0xFD, r, 0, struct.pack("<I", 0)) for r in range(40))
+    data = bytearray(compound_file({"Workbook": biff8_stream(cells, ["email"])}))
+    struct.pack_into("<I", data, 512 + 4 * 5, 3)  # the FAT is sector 0
+    return bytes(data)
 
 
 def _zip(parts: dict[str, str]) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
@@ -114,3 +115,28 @@ def compound_file(streams: dict[str, bytes]) -> bytes:
     )
     assert len(header) == 512
     return header + struct.pack("<128I", *fat) + directory + b"".join(bodies)
+
+
+def biff_record(kind: int, body: bytes) -> bytes:
+    """One BIFF record: type, length, body."""
+    return struct.pack("<HH", kind, len(body)) + body
+
+
+def biff_cell(kind: int, row: int, col: int, rest: bytes, xf: int = 0) -> bytes:
+    """A cell record (LABELSST 0xFD, NUMBER 0x203, RK 0x27E, BOOLERR 0x205, ...): row, column, xf, rest."""
+    return biff_record(kind, struct.pack("<HHH", row, col, xf) + rest)
+
+
+def biff8_stream(cells: bytes, strings: Sequence[str] = (), sheet: str = "S", *, sheet_offset: int | None = None) -> bytes:
+    """A BIFF8 workbook stream with one sheet: globals (the sheet's BOUNDSHEET, an SST of `strings`),
+    then the sheet's BOF, `cells` (records as they are, odd or not) and EOF."""
+    bof = struct.pack("<HHHHII", 0x0600, 0x0005, 0, 0, 0, 0)
+    sst = biff_record(0xFC, struct.pack("<ii", len(strings), len(strings)) + b"".join(
+        struct.pack("<HB", len(s), 1) + s.encode("utf-16-le") for s in strings))
+    name = struct.pack("<BB", len(sheet), 1) + sheet.encode("utf-16-le")
+    size = 4 + len(bof) + 4 + 6 + len(name) + len(sst) + 4
+    offset = size if sheet_offset is None else sheet_offset
+    head = biff_record(0x809, bof) + biff_record(0x85, struct.pack("<IBB", offset, 0, 0) + name) + sst + biff_record(0x0A, b"")
+    assert len(head) == size
+    sheet_bof = struct.pack("<HHHHII", 0x0600, 0x0010, 0, 0, 0, 0)
+    return head + biff_record(0x809, sheet_bof) + cells + biff_record(0x0A, b"")

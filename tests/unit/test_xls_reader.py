@@ -1,4 +1,4 @@
-"""The XLS reader: cells, sheets and error cells; calamine's reading against xlrd's; password-protected compound files."""
+"""The XLS reader: cells, sheets and error cells; the streamed reading against xlrd's; password-protected compound files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.readers import BadRow, FileInfo, ReaderError, inspect_file, xls_reader
+from actors.readers import BadRow, FileInfo, ReaderError, inspect_file
 from actors.readers.xls_reader import read_xls
 from tests.support import compound_file, need_module
 from tests.support.files import rows_of, write
@@ -53,8 +53,8 @@ def test_xls_cells_sheets_and_errors(tmp_path: Path) -> None:
         rows_of(write(tmp_path, "cut.xls", data[: len(data) // 2]))
 
 
-def test_xls_calamine_reads_what_xlrd_reads_error_cells_included(tmp_path: Path) -> None:
-    """The fast path (calamine + the error-record scan) against xlrd's reading of the same sheet."""
+def test_xls_streamed_reads_what_xlrd_reads_error_cells_included(tmp_path: Path) -> None:
+    """The fast path (the sheet's records streamed) against xlrd's reading of the same sheet."""
     xlwt = need_module("xlwt")
     rng = random.Random(7)
     wb = xlwt.Workbook()
@@ -112,11 +112,9 @@ def test_password_protected_workbooks_are_named_so(tmp_path: Path) -> None:
         inspect_file(write(tmp_path, "other.doc", compound_file({"WordDocument": b"x" * 10})))
 
 
-def test_xls_columns_converted_in_blocks_read_what_xlrd_reads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Long columns of one kind each (converted a block at a time) read as xlrd reads them; the
-    error records are scanned only once a row shows an empty cell, however late that comes."""
+def test_xls_columns_converted_in_blocks_read_what_xlrd_reads(tmp_path: Path) -> None:
+    """Long columns of one kind each (converted a run at a time) read as xlrd reads them, an error
+    cell however late it comes included."""
     xlwt = need_module("xlwt")
     wb = xlwt.Workbook()
     ws = wb.add_sheet("Data", cell_overwrite_ok=True)
@@ -134,20 +132,10 @@ def test_xls_columns_converted_in_blocks_read_what_xlrd_reads(
     ws.write(2600, 1, "after a blank row")
     late = tmp_path / "late.xls"
     wb.save(str(late))
-    scans: list[int] = []
-    scan = xls_reader.error_cells
-
-    def counted(path: Path, offsets: list[int], index: int) -> dict[int, dict[int, int]]:
-        scans.append(index)
-        return scan(path, offsets, index)
-
-    monkeypatch.setattr(xls_reader, "error_cells", counted)
     fast = list(read_xls(full, None))
     assert fast == list(read_xls(full, None, fast=False))
     assert fast[0][1][2] == "0" and fast[1] == (2, ["t1", "1", "1.25", "0.0000001", "9007199254740992", "false", "2020-01-02", "2020-01-01T01:00:00"])
-    assert scans == []  # no cell shows empty: nothing to scan for
     fast = list(read_xls(late, None))
     assert fast == list(read_xls(late, None, fast=False))
     assert fast[2100] == BadRow(2101, "cell D2101 holds the error #DIV/0!")
     assert fast[-1] == (2601, [None, "after a blank row"])
-    assert scans == [0]
