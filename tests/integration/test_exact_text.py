@@ -66,3 +66,19 @@ def test_xls_text_cells_keep_their_text_and_number_cells_read_as_written(embedde
         "a@example.com": "00123", "b@example.com": "1234567890123", "c@example.com": "100000000000000000000",
         "d@example.com": "12",
     }
+
+
+def test_keys_and_values_with_backslashes_tabs_newlines_and_quotes_are_stored_exactly(harness: Harness, tmp_path: Path) -> None:
+    """PostgreSQL writes new records by COPY's text format, whose escape character is the backslash."""
+    creds = harness.tenant("acme")
+    schema = {"fields": [{"name": "code", "type": "string", "required": True}, {"name": "note", "type": "string"}],
+              "key": ["code"]}
+    harness.dataset("acme", "codes", schema=schema)
+    odd = ["a\\b", "tab\there", "new\nline", "cr\rhere", 'quote"d', "back\\\\slash\\n", "ünï\u2028cødé", "\\.", "x\\"]
+    rows = [["code", "note"]] + [[f"k{i}{text}", f"{text}|{text}"] for i, text in enumerate(odd)]
+    resp = harness.upload(str(creds["native"]["token"]), write_csv(tmp_path / "odd.csv", rows), dataset="codes")
+    assert resp.status_code == 202, resp.text
+    view = harness.wait(int(resp.json()["id"]))
+    assert (view.state, view.created) == ("completed", len(odd)), view.reason
+    stored = {values["code"]: values["note"] for values in harness.records("acme", "codes").values()}
+    assert stored == {f"k{i}{text}": f"{text}|{text}" for i, text in enumerate(odd)}
