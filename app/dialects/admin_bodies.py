@@ -15,7 +15,7 @@ from actors.readers import BadRow
 from app.dialects.shared import error_specs
 from app.errors import classify
 from app.reports import SourceRow, csv_stream, escape_cell, fit, until_unreadable, with_results
-from events.projections import FailureSource, ImportView, RowResult, iter_results
+from events.projections import FailureSource, ImportView, RowResult, iter_results, listed_outcomes
 from events.types import OUTCOME_NAMES
 
 ENTRY_STATUS = {code: name.capitalize() for code, name in OUTCOME_NAMES.items()}
@@ -130,7 +130,7 @@ def render_entries(
 
 def page_results(view: ImportView, offset: int, limit: int, failures: FailureSource | None = None) -> list[RowResult]:
     """Rows offset..offset+limit, skipping whole chunks before the page instead of expanding them."""
-    kept = [c for c in view.outcomes if c.first + sum(n for _, n in c.runs) > offset]
+    kept = [c for c in listed_outcomes(view) if c.first + sum(n for _, n in c.runs) > offset]
     if not kept:
         return []
     start = max(0, offset - kept[0].first)

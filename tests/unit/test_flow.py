@@ -22,7 +22,7 @@ from events.flow import (
     stage,
     steps,
 )
-from events.projections import ImportView, RevertView, WebhookView, apply, iter_results
+from events.projections import ImportView, RevertView, WebhookView, apply, iter_results, listed_outcomes
 from events.types import ChunkApplied, FileParsed, FileStored, ImportSpec
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -164,3 +164,13 @@ def test_a_chunk_applied_out_of_order_is_counted_once_and_its_outcomes_kept_in_r
     ahead = _applied(4, 1)
     assert (ahead.chunks_done, ahead.chunks_ahead, [c.chunk for c in ahead.outcomes]) == (0, (1, 4), [1, 4])
     assert [r.index for r in iter_results(_applied(2, 0, 1))] == list(range(30))
+
+
+def test_rows_of_a_chunk_applied_ahead_are_listed_once_the_gap_is_filled() -> None:
+    """A caller paging a running import's results by offset never sees a row move."""
+    gap = _applied(0, 2)
+    assert [r.index for r in iter_results(gap)] == list(range(10))
+    assert [c.chunk for c in listed_outcomes(gap)] == [0] and gap.rows_seen == 20  # counted, not listed yet
+    filled = apply(gap, ChunkApplied(at=AT, chunk=1, first=10, runs=(("u", 10),)))
+    assert [(r.index, r.outcome) for r in iter_results(filled)][8:12] == [(8, "c"), (9, "c"), (10, "u"), (11, "u")]
+    assert len(list(iter_results(filled))) == 30 and listed_outcomes(filled) == filled.outcomes
