@@ -55,7 +55,7 @@ def _parallel(h: Harness, n: int) -> None:
 @pytest.mark.parametrize(
     ("mode", "policy"),
     [("insert", "partial"), ("update", "partial"), ("replace", "partial"), ("ignore", "partial"),
-     ("update", "atomic"), ("insert", "atomic")],
+     ("update", "atomic"), ("insert", "atomic"), ("update", "dry_run")],
 )
 def test_four_chunks_at_once_give_every_row_outcome_and_record_one_at_a_time_gives(
     harness: Harness, tmp_path: Path, mode: str, policy: str
@@ -70,7 +70,8 @@ def test_four_chunks_at_once_give_every_row_outcome_and_record_one_at_a_time_giv
         harness.dataset("acme", name)
         _parallel(harness, parallel)
         assert harness.wait(int(harness.upload(token, seed, dataset=name).json()["id"])).state == "completed"
-        resp = harness.upload(token, path, dataset=name, mode=mode, policy=policy)
+        fields = {"dry_run": "true"} if policy == "dry_run" else {"policy": policy}
+        resp = harness.upload(token, path, dataset=name, mode=mode, **fields)
         assert resp.status_code == 202, resp.text
         view = harness.wait(int(resp.json()["id"]), timeout=120)
         seen[parallel] = (_results(harness, view), _counts(view), harness.records("acme", name), view)
