@@ -132,9 +132,13 @@ class _Walk:
     def _order(self, rx: int) -> None:
         """ReaderError when row rx does not come after the last row read."""
         if rx <= self.last:
+            where = (
+                f"row {rx + 1} is stored in two places" if rx == self.last
+                else f"its cells for row {rx + 1} are stored after row {self.last + 1}"
+            )
             raise ReaderError(
-                f"sheet {self.name!r}: its cells for row {rx + 1} are stored after row {self.last + 1}; "
-                "XLS rows must be stored in order to be imported (open the file in Excel and save it again)"
+                f"sheet {self.name!r}: {where}; XLS rows must be stored once and in order to be imported "
+                "(open the file in Excel and save it again)"
             )
         self.last = rx
 

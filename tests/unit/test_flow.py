@@ -22,7 +22,14 @@ from events.flow import (
     stage,
     steps,
 )
-from events.projections import ImportView, RevertView, WebhookView, apply, iter_results, listed_outcomes
+from events.projections import (
+    ImportView,
+    RevertView,
+    WebhookView,
+    apply,
+    iter_results,
+    listed_outcomes,
+)
 from events.types import ChunkApplied, FileParsed, FileStored, ImportSpec
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)

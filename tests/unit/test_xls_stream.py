@@ -127,13 +127,17 @@ def test_rows_stored_out_of_order_are_refused_never_reordered(tmp_path: Path) ->
     assert info.first_row == ("a", "0")
     with pytest.raises(
         ReaderError,
-        match=r"^sheet 'S': its cells for row 4 are stored after row 7; XLS rows must be stored in order",
+        match=r"^sheet 'S': its cells for row 4 are stored after row 7; XLS rows must be stored once and in order",
     ):
         list(rows)
     # a row that comes back after other rows, in a run and read record by record
     again = b"".join(_sst(r, 0, 0) for r in range(3)) + _rk(1, 1, 9)
     with pytest.raises(ReaderError, match="row 2 are stored after row 3"):
         list(read_xls(_book(tmp_path, again, ["a"], name="again.xls"), None))
+    # a row written twice, inside a run of one layout
+    twice = b"".join(_sst(r, 0, 0) for r in (0, 1, 1, 2))
+    with pytest.raises(ReaderError, match=r"^sheet 'S': row 2 is stored in two places; XLS rows must be stored once"):
+        list(read_xls(_book(tmp_path, twice, ["a"], name="twice.xls"), None))
     # blank cells hold nothing: a blank for an earlier row is no reason to refuse
     blank = _sst(0, 0, 0) + _sst(1, 0, 0) + biff_cell(0x201, 0, 3, b"") + _sst(2, 0, 0)
     assert _both(_book(tmp_path, blank, ["a"], name="blank.xls")) == [
