@@ -76,7 +76,7 @@ def submit_file(
 
 
 def revert_import(url: str, token: str, ticket: int, *, force: bool, wait: bool, poll_interval: float = 0.5) -> int:
-    """Ask the service to undo import `ticket`; returns the exit code (0 accepted/reverted, 2 refused)."""
+    """Ask the service to undo import `ticket`; returns the exit code (0 accepted/reverted, 1 stopped by a failed step, 2 refused)."""
     console = Console(stderr=True)
     auth = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url.rstrip("/"), headers=auth, timeout=30.0) as client:
@@ -86,11 +86,15 @@ def revert_import(url: str, token: str, ticket: int, *, force: bool, wait: bool,
             return 2
         view = resp.json()
         console.print(f"revert of import {ticket} accepted" + (" (force: records changed since are undone too)" if force else ""))
-        while wait and view["state"] != "reverted":
+        while wait and view["state"] != "reverted" and "failed" not in (view.get("revert") or {}):
             time.sleep(poll_interval)
             r = client.get(f"/imports/{ticket}")
             r.raise_for_status()
             view = r.json()
+        if wait and "failed" in view["revert"]:
+            console.print(f"[red]revert stopped:[/red] {view['revert']['failed']} (run it again to go on from there)")
+            print(httpx.Response(200, json=view).text)
+            return 1
         if wait:
             counts = view["revert"]
             console.print(

@@ -65,7 +65,8 @@ class ImportOut(msgspec.Struct):
     finished_at: str | None
     webhook: dict[str, Any] | None
     links: dict[str, str]
-    revert: dict[str, int] | None = None  # once asked for: records deleted, restored, left as conflicts
+    # once asked for: records deleted, restored, left as conflicts (and why it stopped, if a step failed for good)
+    revert: dict[str, int | str] | None = None
 
 
 def render_import(view: ImportView) -> ImportOut:
@@ -114,6 +115,7 @@ def render_import(view: ImportView) -> ImportOut:
         },
         revert=None if view.revert is None else {
             "deleted": view.revert.deleted, "restored": view.revert.restored, "conflicts": view.revert.conflicts,
+            **({"failed": view.revert.failed} if view.revert.failed is not None else {}),
         },
     )
 

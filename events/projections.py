@@ -26,6 +26,7 @@ from events.types import (
     ImportSpec,
     Outcome,
     RevertChunkApplied,
+    RevertFailed,
     RevertPhase,
     RevertRequested,
     RolledBack,
@@ -87,6 +88,7 @@ class RevertView(msgspec.Struct, frozen=True):
     last_key: str | None = None
     phase: RevertPhase = "images"
     done: bool = False
+    failed: str | None = None  # why its last step failed for good (asking again goes on from here)
 
 
 class ImportView(msgspec.Struct, frozen=True, kw_only=True):
@@ -266,7 +268,11 @@ def apply(view: ImportView, ev: AnyEvent) -> ImportView:
         case FileRemoved():
             return replace(view, file_removed=True)
         case RevertRequested(force=force):
+            if view.revert is not None and view.revert.failed is not None:  # asked again: go on from there
+                return replace(view, revert=replace(view.revert, failed=None, force=force), updated_at=at)
             return replace(view, revert=RevertView(requested_at=at, force=force), updated_at=at)
+        case RevertFailed(reason=reason) if view.revert is not None and not view.revert.done:
+            return replace(view, revert=replace(view.revert, failed=reason), updated_at=at)
         case RevertChunkApplied() if view.revert is not None:
             r = view.revert
             return replace(

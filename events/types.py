@@ -186,6 +186,13 @@ class ImportReverted(Event, tag="import_reverted", frozen=True):
     """Every before-image is put back (or counted a conflict): the import is undone."""
 
 
+class RevertFailed(Event, tag="revert_failed", frozen=True):
+    """A revert step failed for good; the chunks reverted so far stay, and asking again goes on
+    from where it stopped."""
+
+    reason: str
+
+
 AnyEvent = (
     ImportRequested
     | DownloadAttempted
@@ -206,6 +213,7 @@ AnyEvent = (
     | RevertRequested
     | RevertChunkApplied
     | ImportReverted
+    | RevertFailed
 )
 
 TERMINAL_TYPES = frozenset({"import_completed", "import_failed", "import_canceled"})

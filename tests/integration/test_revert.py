@@ -249,3 +249,34 @@ def test_an_import_whose_log_kept_images_of_created_records_reverts_each_record_
     view = _revert(harness, auth, ticket)
     assert view["revert"] == {"deleted": 28, "restored": 0, "conflicts": 2}
     assert set(harness.records("acme")) == {_key(0), _key(1)}
+
+
+def test_a_revert_step_that_fails_for_good_stops_the_revert_saying_why_and_asking_again_goes_on(
+    harness: Harness, tmp_path: Path
+) -> None:
+    auth = _setup(harness)
+    _import(harness, auth, write_csv(tmp_path / "seed.csv", contacts(400)))
+    seed = harness.records("acme")
+    ticket = _import(harness, auth, _changed(tmp_path, "a.csv", 200, 1200, "Changed"))  # 200 updated, 1000 created
+    faults.arm("revert_chunk:1:before_commit:always")  # the second chunk fails every time: retries run out
+    try:
+        resp = harness.client.post(f"/imports/{ticket}/revert", headers=auth)
+        assert resp.status_code == 202, resp.text
+        stopped = wait_for(harness.rt, ticket, lambda v: v.revert is not None and v.revert.failed is not None,
+                           "the revert to stop")
+    finally:
+        faults.disarm()
+    assert stopped.state == "completed" and stopped.revert is not None and stopped.revert.chunks == 1
+    assert stopped.revert.failed is not None and "revert_chunk" in stopped.revert.failed
+    assert "FaultInjected" in stopped.revert.failed
+    shown = harness.client.get(f"/imports/{ticket}", headers=auth).json()
+    assert (shown["state"], shown["revert"]["restored"], shown["revert"]["failed"]) == ("completed", 200, stopped.revert.failed)
+    assert ticket not in resume(harness.rt)  # a stopped revert is not re-driven forever
+    partly = harness.records("acme")
+    assert {k: partly[k] for k in seed} == seed  # the first chunk put the images back
+    assert stopped.revert.deleted < 1000 and len(partly) == 1400 - stopped.revert.deleted  # created records not all gone
+    view = _revert(harness, auth, ticket)  # asked again: it goes on from where it stopped
+    assert view["state"] == "reverted" and view["revert"] == {"deleted": 1000, "restored": 200, "conflicts": 0}
+    assert harness.records("acme") == seed
+    types = _types(harness, ticket)
+    assert types.count("revert_failed") == 1 and types.count("revert_chunk_applied") == 3 and types[-1] == "import_reverted"

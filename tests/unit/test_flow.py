@@ -30,7 +30,14 @@ from events.projections import (
     iter_results,
     listed_outcomes,
 )
-from events.types import ChunkApplied, FileParsed, FileStored, ImportSpec
+from events.types import (
+    ChunkApplied,
+    FileParsed,
+    FileStored,
+    ImportSpec,
+    RevertFailed,
+    RevertRequested,
+)
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 STORED = FileStored(at=AT, blob="sources/u", size=10, sha256="x", format="csv")
@@ -181,3 +188,13 @@ def test_rows_of_a_chunk_applied_ahead_are_listed_once_the_gap_is_filled() -> No
     filled = apply(gap, ChunkApplied(at=AT, chunk=1, first=10, runs=(("u", 10),)))
     assert [(r.index, r.outcome) for r in iter_results(filled)][8:12] == [(8, "c"), (9, "c"), (10, "u"), (11, "u")]
     assert len(list(iter_results(filled))) == 30 and listed_outcomes(filled) == filled.outcomes
+
+
+def test_a_revert_that_failed_for_good_is_owed_nothing_until_asked_again() -> None:
+    done = view(state="completed", file=STORED, parsed=parsed(1), chunks_applied=1)
+    stopped = apply(apply(done, RevertRequested(at=AT)), RevertFailed(at=AT, reason="internal error"))
+    assert stopped.revert is not None and stopped.revert.failed == "internal error"
+    assert next_step(stopped) is None
+    again = apply(stopped, RevertRequested(at=AT, force=True))
+    assert again.revert is not None and (again.revert.failed, again.revert.force) == (None, True)
+    assert next_step(again) == Step(REVERT, 0)
