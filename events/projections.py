@@ -389,14 +389,8 @@ def iter_results(
     """Every row's outcome in index order, optionally only some outcomes. A chunk whose failures are
     only in the log (failures=None) reads them from `failures` when its failed rows are wanted.
 
-    The rows stop at the first chunk not applied yet: a chunk applied side by side ahead of it is
-    listed once the gap is filled, so a row's place in the list never changes (a caller paging
-    through the results of a running import by offset misses and repeats nothing)."""
-    previous: int | None = None
-    for chunk in view.outcomes:
-        if previous is not None and chunk.chunk != previous + 1:
-            return
-        previous = chunk.chunk
+    The rows stop at the first chunk not applied yet (listed_outcomes)."""
+    for chunk in listed_outcomes(view):
         listed: Sequence[RowFailure] | None = chunk.failures
         if listed is None:
             if outcomes is not None and "f" not in outcomes:
@@ -419,6 +413,9 @@ def iter_results(
 
 
 def listed_outcomes(view: ImportView) -> tuple[ChunkOutcome, ...]:
-    """The chunks whose rows are listed: from the first up to the first chunk not applied yet."""
-    done = view.chunks_done
-    return view.outcomes if len(view.outcomes) == done else view.outcomes[:done]
+    """The chunks whose rows are listed: those before the first chunk not applied yet. A chunk
+    applied side by side ahead of it is listed once the gap is filled, so a row's place in the list
+    never changes (a caller paging a running import's results by offset misses and repeats nothing).
+    Outcomes are kept in chunk order, so these are the first `chunks_done` (or fewer, in a view whose
+    outcomes were cut to a page's)."""
+    return view.outcomes[: view.chunks_done]

@@ -182,6 +182,7 @@ def test_a_chunk_applied_out_of_order_is_counted_once_and_its_outcomes_kept_in_r
 
 def test_rows_of_a_chunk_applied_ahead_are_listed_once_the_gap_is_filled() -> None:
     """A caller paging a running import's results by offset never sees a row move."""
+    assert list(iter_results(_applied(1))) == []  # chunk 0 still to come: nothing listed yet
     gap = _applied(0, 2)
     assert [r.index for r in iter_results(gap)] == list(range(10))
     assert [c.chunk for c in listed_outcomes(gap)] == [0] and gap.rows_seen == 20  # counted, not listed yet
