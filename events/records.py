@@ -186,13 +186,12 @@ def _copy_payload(dataset_id: int, ticket: int, ticket_uuid: str, writes: Sequen
     them), so the only character COPY's text format needs escaped in them is the backslash, and no
     other column can hold one: doubling every backslash in a piece escapes exactly those.
     """
-    prefix = created_by(ticket_uuid)  # record_uuid, inline: it runs for every created row
     encode = _json.encode
     tail = f"\t{ticket}\n"
     new = [w for w in writes if w.new]
     for start in range(0, len(new), _COPY_PIECE):
         piece = new[start:start + _COPY_PIECE]
-        text = "".join([f"{dataset_id}\t{w.key}\t{prefix}{w.index:012x}\t{encode(w.values).decode()}{tail}" for w in piece])
+        text = "".join([f"{dataset_id}\t{w.key}\t{record_uuid(ticket_uuid, w.index)}\t{encode(w.values).decode()}{tail}" for w in piece])
         if text.count("\n") != len(piece) or text.count("\t") != 4 * len(piece) or "\r" in text:
             raise ValueError("a record key holds a tab, newline or carriage return")  # never: keys are JSON text
         yield text.replace("\\", "\\\\") if "\\" in text else text
