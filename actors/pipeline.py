@@ -98,7 +98,7 @@ def give_up(rt: Runtime, ticket: int, reason: str, step: str | None = None) -> N
             # Only a running import merges its staging, so these rows can never reach the dataset:
             # record them as rolled back and let the callback go out (the leftover rows are inert).
             new = [RolledBack(at=now(), rows=view.staged_rows)]
-        elif step == REVERT and view.revert is not None and not view.revert.done and view.revert.failed is None:
+        elif step == REVERT and view.reverting:
             # the import stays as it is now (partly reverted); asking for the revert again goes on from here
             new = [RevertFailed(at=now(), reason=reason)]
         elif step in (None, WEBHOOK) and view.spec and view.spec.callback_url and view.webhook.delivered_at is None and not view.webhook.abandoned:

@@ -264,7 +264,7 @@ def _revert_refusal(view: ImportView) -> tuple[str, str] | None:
     """Why this import cannot be reverted now (the sentence and the error code), or None."""
     if view.state == "reverted":
         return "it was already reverted", "already_reverted"
-    if view.revert is not None and view.revert.failed is None:
+    if view.reverting:
         return "its revert is already under way", "already_reverting"
     if view.spec is not None and view.spec.dry_run:
         return "it was a dry run and wrote no record", "dry_run"

@@ -53,7 +53,8 @@ def next_step(view: ImportView) -> Step | None:
         return Step(actor, view.chunks_done if actor == APPLY else None)
     if view.staged_rows:
         return Step(FINALIZE)  # an atomic import ended early: its staging must be discarded
-    if view.revert is not None and not view.revert.done and view.revert.failed is None:
+    if view.reverting:
+        assert view.revert is not None
         return Step(NEXT["reverting"], view.revert.chunks)
     if view.spec.callback_url and view.webhook.delivered_at is None and not view.webhook.abandoned:
         return Step(WEBHOOK)

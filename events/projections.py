@@ -135,6 +135,11 @@ class ImportView(msgspec.Struct, frozen=True, kw_only=True):
         return self.state in ("completed", "failed", "canceled", "reverted")
 
     @property
+    def reverting(self) -> bool:
+        """A revert was asked for and is neither done nor stopped by a step that failed for good."""
+        return self.revert is not None and not self.revert.done and self.revert.failed is None
+
+    @property
     def chunks_done(self) -> int:
         """Chunks 0..n-1 are all applied (the first chunk not applied yet is n)."""
         return self.chunks_applied - len(self.chunks_ahead)
