@@ -16,7 +16,7 @@ from events import log as event_log
 from events.datasets import KeyReader, RowValidator
 from events.db import read_tx, write_tx
 from events.decisions import decide_chunk, failure_budget, threshold_label
-from events.flow import due_chunks, new_steps
+from events.flow import due_chunks, new_steps, plan
 from events.log import now
 from events.projections import fold
 from events.types import AnyEvent, ChunkApplied, ThresholdExceeded
@@ -30,17 +30,18 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
     view = rt.view(ticket)
     if view is None or chunk is None or chunk not in due_chunks(view):
         return
-    assert view.spec is not None and view.parsed is not None
+    chunks = plan(view)
+    assert view.spec is not None and chunks is not None
     spec = view.spec
     row = rt.ticket(ticket)
     with read_tx(rt.engine) as conn:
         dataset = catalog.dataset_by_id(conn, row.dataset_id)
     if dataset is None:
         raise StepFailed(f"dataset {spec.dataset!r} no longer exists")
-    columns = view.parsed.columns
+    columns = chunks.columns
     schema_json = msgspec.json.encode(dataset.schema)
     checked = rt.check_ahead.take((view.uuid, chunk, schema_json, columns))
-    if chunk + 1 < view.parsed.chunks and not view.parsed.after:
+    if chunk + 1 < chunks.chunks and not chunks.after:
         # one after another: the next chunk's rows are checked in a child while this one is written
         # (side by side, the next chunks are being checked by the other workers already)
         rt.check_ahead.start((view.uuid, chunk + 1, schema_json, columns), partial(_parsed_bytes, rt, view.uuid, chunk + 1))
@@ -55,7 +56,7 @@ def run(rt: Runtime, ticket: int, chunk: int | None = None) -> None:
     # Atomic imports and dry runs write to the ticket's staging: later chunks see what earlier ones
     # (would have) written, and finalize merges it (atomic) or discards it (dry run).
     to_staging = spec.policy == "atomic" or spec.dry_run
-    budget = failure_budget(spec, view.parsed.total_rows)
+    budget = failure_budget(spec, view.total_rows or 0)  # a percentage: never while the file is read (overlaps_parse)
     with write_tx(rt.engine) as conn:
         locks.dataset_writes(conn, dataset.id)  # decide from what is there, not what another writer overtakes
         # The log as it is now that no other chunk of the dataset is being written: a chunk applied

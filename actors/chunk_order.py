@@ -24,6 +24,13 @@ def side_by_side(spec: ImportSpec) -> bool:
     return spec.threshold is None and spec.threshold_percent is None
 
 
+def overlaps_parse(spec: ImportSpec) -> bool:
+    """Whether an import's chunks may be applied while its file is still read: only where its rows
+    reach the dataset at finalize (atomic, dry run), so a file refused at its last byte still leaves
+    nothing written; and not with an error threshold (a percentage needs the file's row count)."""
+    return side_by_side(spec) and (spec.policy == "atomic" or spec.dry_run)
+
+
 class ChunkOrder:
     """Reads each chunk's keys as the file is staged; `after` is FileParsed.after."""
 

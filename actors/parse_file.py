@@ -7,19 +7,21 @@ from contextlib import closing
 from typing import TYPE_CHECKING
 
 from actors import faults
-from actors.chunk_order import ChunkOrder, KeyTokens, side_by_side
+from actors.chunk_order import ChunkOrder, KeyTokens, overlaps_parse, side_by_side
 from actors.chunks import ParsedChunk, ParsedRow, chunk_key, encode_chunk
 from actors.errors import StepFailed
 from actors.memory import release_memory
 from actors.readers import BadRow, FileInfo, ReaderError, open_file
-from events import catalog
+from actors.retry import retry_conflicts
+from events import catalog, locks
 from events import log as event_log
 from events.datasets import RowValidator, SchemaError
 from events.db import read_tx, write_tx
-from events.flow import PARSE, Step, next_step
+from events.flow import PARSE, Step, new_steps, next_step
 from events.log import now
 from events.mapping import Columns, resolve_columns
-from events.types import FileParsed, ImportSpec
+from events.projections import fold
+from events.types import ChunksStaged, FileParsed, ImportSpec
 
 if TYPE_CHECKING:
     from actors.runtime import Runtime
@@ -50,7 +52,12 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
                 parallel = rt.settings.resolved_apply_parallel if side_by_side(spec) else 1
                 order = ChunkOrder(parallel) if parallel > 1 else None
                 keys = KeyTokens(dataset.schema, columns.fields)
-                total, chunks = _stage(rt, view.uuid, rows, info, spec, columns, order, keys)
+                announce = _Announce(rt, ticket, dataset.id, columns.fields, order) if (
+                    rt.settings.parse_overlap and overlaps_parse(spec)) else None
+                staged = _stage(rt, view.uuid, rows, info, spec, columns, order, keys, announce)
+                if staged is None:
+                    return  # the import ended while its file was read (canceled, or a step failed for good)
+                total, chunks = staged
         release_memory()  # a sheet's buffers go back to the OS before the chunks are applied
     except (ReaderError, SchemaError) as exc:
         refused = str(exc)
@@ -66,10 +73,53 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
         encoding=info.encoding, sheet=info.sheet, lean_images=True,
         parallel=order.parallel if order else 1, after=tuple(order.after) if order else (),
     )
-    with write_tx(rt.engine) as conn:
-        event_log.append(conn, ticket, view.seq, [event])
+
+    def record() -> bool:
+        with write_tx(rt.engine) as conn:
+            locks.dataset_writes(conn, dataset.id)  # chunks staged so far may be being applied
+            now_view = rt.views.load(conn, ticket)
+            if now_view is None or now_view.terminal or now_view.parsed is not None:
+                return False  # ended meanwhile, or a second delivery of this step recorded it first
+            event_log.append(conn, ticket, now_view.seq, [event])
+        return True
+
+    if not retry_conflicts(record):
+        return
     faults.hit("parse_file", "after_commit")
     rt.drive(ticket)
+
+
+class _Announce:
+    """Records the chunks staged so far (ChunksStaged) and sends the ones that became due, so they
+    are applied while the rest of the file is read. Returns False once the import has ended."""
+
+    def __init__(self, rt: Runtime, ticket: int, dataset_id: int, columns: tuple[str, ...], order: ChunkOrder | None) -> None:
+        self.rt, self.ticket, self.dataset_id, self.columns, self.order = rt, ticket, dataset_id, columns, order
+
+    def __call__(self, staged: int) -> bool:
+        sent = retry_conflicts(lambda: self._record(staged))
+        if sent is None:
+            return False
+        for step in sent:
+            self.rt.send(self.ticket, step)
+        return True
+
+    def _record(self, staged: int) -> list[Step] | None:
+        with write_tx(self.rt.engine) as conn:
+            locks.dataset_writes(conn, self.dataset_id)  # as apply_chunk: its log read and append stay one turn
+            view = self.rt.views.load(conn, self.ticket)
+            if view is None or view.terminal:
+                return None
+            have = view.staging.chunks if view.staging is not None else 0
+            if view.parsed is not None or staged <= have:
+                return []  # a second delivery of the parse got here first: the same chunks, announced
+            after = tuple(self.order.after[have:staged]) if self.order is not None else ()
+            event = ChunksStaged(
+                at=now(), chunks=staged, columns=self.columns,
+                parallel=self.order.parallel if self.order is not None else 1, after=after,
+            )
+            event_log.append(conn, self.ticket, view.seq, [event])
+        return new_steps(view, fold([event], view))
 
 
 def _stage(
@@ -81,9 +131,10 @@ def _stage(
     columns: Columns,
     order: ChunkOrder | None,
     keys: KeyTokens,
-) -> tuple[int, int]:
+    announce: _Announce | None,
+) -> tuple[int, int] | None:
     """Write the file's data rows as chunks (and, side by side, note which keys each holds);
-    returns (rows, chunks)."""
+    returns (rows, chunks), or None when `announce` found the import ended."""
     size = rt.settings.chunk_size
     total = chunks = 0
     batch: list[ParsedRow] = []
@@ -95,6 +146,10 @@ def _stage(
             chunks += 1
             batch = []
             faults.hit("parse_file", "staged", chunks)
+            if announce is not None:
+                if not announce(chunks):
+                    return None
+                faults.hit("parse_file", "announced", chunks)
     if batch:
         _write(rt, ticket_uuid, chunks, ParsedChunk(total, batch), order, keys)
         total += len(batch)

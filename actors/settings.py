@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How many chunks of one import may be applied at once, by any worker (never two that share a
     # key). Unset: one at a time embedded (one process, one SQLite writer), at least 2 when scaled.
     apply_parallel: int | None = None
+    # Atomic imports and dry runs (no error threshold) apply chunks while the file is still read:
+    # their rows reach the dataset only at finalize, so a file refused late leaves nothing written.
+    parse_overlap: bool = True
     max_upload_bytes: int = 50 * MB
     max_form_parts: int = 32
     max_form_field_bytes: int = 64 * 1024

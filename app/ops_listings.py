@@ -36,6 +36,8 @@ def describe(ev: AnyEvent) -> str:
             return f"{d['format']}, {d['size']} bytes, sha256 {d['sha256'][:12]}"
         case "file_parsed":
             return f"{d['total_rows']} rows in {d['chunks']} chunk(s)"
+        case "chunks_staged":
+            return f"chunks 0-{d['chunks'] - 1} staged, the file still being read"
         case "chunk_applied":
             assert isinstance(ev, ChunkApplied)
             runs = " ".join(f"{o}={n}" for o, n in ev.runs)

@@ -61,16 +61,36 @@ def next_step(view: ImportView) -> Step | None:
     return None
 
 
+class Plan(NamedTuple):
+    """How a ticket's chunks go: how many are staged so far, how many may be in flight, their turns."""
+
+    chunks: int
+    parallel: int
+    after: tuple[int, ...]  # empty: one after another
+    columns: tuple[str, ...]  # the dataset fields of a staged row's cells, in order
+
+
+def plan(view: ImportView) -> Plan | None:
+    """The chunks to apply: every one once the file is parsed, those staged so far while it is read."""
+    if view.parsed is not None:
+        p = view.parsed
+        return Plan(p.chunks, p.parallel, p.after, p.columns)
+    if view.staging is not None:
+        s = view.staging
+        return Plan(s.chunks, s.parallel, s.after, s.columns)
+    return None
+
+
 def due_chunks(view: ImportView) -> list[int]:
     """The chunks whose turn has come and that are not applied yet (being applied, or to send)."""
-    parsed = view.parsed
-    if parsed is None or view.terminal or view.threshold_exceeded:
+    chunks = plan(view)
+    if chunks is None or view.terminal or view.threshold_exceeded:
         return []
     done = view.chunks_done
-    if not parsed.after:  # one after another
-        return [done] if done < parsed.chunks else []
-    after = parsed.after
-    end = min(parsed.chunks, done + max(1, parsed.parallel))  # after[k] >= k - parallel
+    if not chunks.after:  # one after another
+        return [done] if done < chunks.chunks else []
+    after = chunks.after
+    end = min(chunks.chunks, done + max(1, chunks.parallel))  # after[k] >= k - parallel
     return [k for k in range(done, end) if after[k] < done and not view.chunk_applied(k)]
 
 
@@ -79,6 +99,8 @@ def steps(view: ImportView) -> list[Step]:
     step = next_step(view)
     if step is None:
         return []
+    if step.actor == PARSE:  # the file is still read; the chunks staged so far are applied meanwhile
+        return [step, *(Step(APPLY, k) for k in due_chunks(view))]
     if step.actor != APPLY:
         return [step]
     return [Step(APPLY, k) for k in due_chunks(view)]

@@ -17,6 +17,7 @@ from msgspec.structs import replace
 from events.types import (
     AnyEvent,
     ChunkApplied,
+    ChunksStaged,
     DownloadAttempted,
     FileParsed,
     FileRefused,
@@ -110,6 +111,7 @@ class ImportView(msgspec.Struct, frozen=True, kw_only=True):
     file: FileStored | None = None
     file_removed: bool = False  # the file outlived its retention period and was deleted
     parsed: FileParsed | None = None
+    staging: ChunksStaged | None = None  # chunks staged while the file is still read (all `after` entries so far)
     download_attempts: int = 0
     chunks_applied: int = 0  # how many chunks are applied (side by side, not always a prefix)
     chunks_ahead: tuple[int, ...] = ()  # applied chunks past the first one not applied yet, in order
@@ -229,6 +231,11 @@ def apply(view: ImportView, ev: AnyEvent) -> ImportView:
                 state=_forward(view.state, "processing"),
                 updated_at=at,
                 milestones=(*view.milestones, Milestone("parsed", at, rows=total)),
+            )
+        case ChunksStaged():
+            prior = view.staging.after if view.staging is not None else ()
+            return replace(
+                view, staging=replace(ev, after=prior + ev.after), state=_forward(view.state, "processing"), updated_at=at
             )
         case ChunkApplied():
             return _apply_chunk(view, ev)

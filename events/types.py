@@ -93,6 +93,17 @@ class FileParsed(Event, tag="file_parsed", frozen=True):
     after: tuple[int, ...] = ()
 
 
+class ChunksStaged(Event, tag="chunks_staged", frozen=True):
+    """Chunks 0..chunks-1 are staged while the file is still being read (parse and apply overlap,
+    for imports whose rows reach the dataset only at finalize). FileParsed follows with the whole
+    file's numbers; `after` holds only the entries of the chunks this event adds (see FileParsed)."""
+
+    chunks: int
+    columns: tuple[str, ...] = ()
+    parallel: int = 1
+    after: tuple[int, ...] = ()
+
+
 class ChunkApplied(Event, tag="chunk_applied", frozen=True):
     chunk: int
     first: int  # index of the chunk's first row
@@ -198,6 +209,7 @@ AnyEvent = (
     | DownloadAttempted
     | FileStored
     | FileParsed
+    | ChunksStaged
     | ChunkApplied
     | FileRefused
     | ThresholdExceeded

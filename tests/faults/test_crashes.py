@@ -69,6 +69,13 @@ def _applied(rt: Runtime, ticket: int) -> set[int]:
     return {c.chunk for c in view.outcomes}
 
 
+def _staged_chunks(rt: Runtime, ticket: int) -> int:
+    """Chunks the log shows staged while the file was still read."""
+    view = rt.view(ticket)
+    assert view is not None
+    return view.staging.chunks if view.staging is not None else 0
+
+
 def _cut_at(chunk: int, committed: bool, rows: Callable[[Runtime, int], int]) -> Callable[[list[str], Runtime, int], bool]:
     """A kill at `chunk`: it is applied or not as `committed` says; two chunks go side by side
     (the scaled default), so the one beside it, before or after, may or may not be; every applied
@@ -103,6 +110,9 @@ CHAINS = {
         Kill("apply_chunk:6:after_drive:kill", lambda t, rt, tk: 6 in _applied(rt, tk) and 7 <= _chunks(t) <= 9),
     ],
     "atomic": [
+        # mid-parse of an atomic import, its first chunks applied (to staging) while the file is read
+        Kill("parse_file:3:announced:kill", lambda t, rt, tk: "file_parsed" not in t and _staged_chunks(rt, tk) == 3
+             and staged_count(rt, tk) == 200 * len(_applied(rt, tk)) and not ticket_records(rt, tk)),
         # mid-chunk of an atomic import: its rows go to staging, never to the dataset
         Kill("apply_chunk:3:before_commit:kill", lambda t, rt, tk: _cut_at(3, False, staged_count)(t, rt, tk)
              and not ticket_records(rt, tk)),
@@ -272,12 +282,13 @@ def test_two_workers_racing_for_the_same_chunk_one_applies_the_other_is_a_no_op(
 
 @pytest.mark.parametrize("rule", [
     "parse_file:1:staged:always",
+    "parse_file:3:announced:always",  # atomic: chunks applied to staging while the file was read, then rolled back
     "apply_chunk:1:before_commit:always",
     "finalize:*:before_commit:always",
 ])
 def test_a_poison_step_fails_the_ticket_after_bounded_retries_and_one_webhook_goes_out(scaled: Scaled, rule: str) -> None:
     step = rule.split(":")[0]
-    policies = ["partial"] if step == "parse_file" else ["partial", "atomic"]
+    policies = {"staged": ["partial"], "announced": ["atomic"]}[rule.split(":")[2]] if step == "parse_file" else ["partial", "atomic"]
     with receiver() as hooks:
         worker = scaled.worker(fault=rule)
         tickets = [scaled.submit(ROWS, policy=p, callback_url=hooks.url)[0] for p in policies]
