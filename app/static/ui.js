@@ -156,7 +156,7 @@ async function listPage() {
 
 const EVENT_WORDS = {
   import_requested: "Requested", download_attempted: "Download attempt failed", file_stored: "File stored",
-  file_parsed: "File read", chunk_applied: "Chunk applied", threshold_exceeded: "Error threshold exceeded",
+  file_parsed: "File read", chunks_staged: "Chunks read", chunk_applied: "Chunk applied", threshold_exceeded: "Error threshold exceeded",
   rolled_back: "Rolled back", import_completed: "Completed", import_failed: "Failed", import_canceled: "Canceled",
   webhook_attempted: "Webhook attempt", webhook_delivered: "Webhook delivered", webhook_abandoned: "Webhook abandoned",
   webhook_redelivery_requested: "Webhook redelivery requested",
@@ -170,6 +170,7 @@ function eventDetail(e) {
       return `${e.spec.mode || "update"} into ${e.spec.dataset}, ${e.spec.policy || "partial"} policy${e.spec.dry_run ? ", dry run" : ""}`;
     case "file_stored": return `${e.filename || "file"}: ${num(e.size)} bytes, ${e.format.toUpperCase()}`;
     case "file_parsed": return `${num(e.total_rows)} rows in ${num(e.chunks)} chunk${e.chunks === 1 ? "" : "s"}`;
+    case "chunks_staged": return `chunks 1-${num(e.chunks)} read, the rest of the file still being read`;
     case "chunk_applied": {
       const totals = {};
       let rows = 0;
