@@ -8,7 +8,7 @@ IMPORTER_FAULT holds comma-separated `step:when:point:action` rules, e.g.
 `apply_chunk:3:before_commit:kill`:
   step    parse_file | apply_chunk | finalize | revert_chunk
   when    the chunk number (parse_file "staged": chunks staged so far), or * for any
-  point   parse_file: staged, announced (chunks recorded as staged, the file still being read), after_commit
+  point   parse_file: staged, announced (the log first holds N chunks as staged, the file still being read), after_commit
           apply_chunk: before_commit, after_commit, after_drive
           finalize, revert_chunk: before_commit, after_commit
           (before_commit: inside the step's transaction, after its writes and append;

@@ -53,7 +53,7 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
                 order = ChunkOrder(parallel) if parallel > 1 else None
                 keys = KeyTokens(dataset.schema, columns.fields)
                 announce = _Announce(rt, ticket, dataset.id, columns.fields, order) if (
-                    rt.settings.parse_overlap and overlaps_parse(spec)) else None
+                    rt.settings.resolved_parse_overlap and overlaps_parse(spec)) else None
                 staged = _stage(rt, view.uuid, rows, info, spec, columns, order, keys, announce)
                 if staged is None:
                     return  # the import ended while its file was read (canceled, or a step failed for good)
@@ -95,23 +95,31 @@ class _Announce:
 
     def __init__(self, rt: Runtime, ticket: int, dataset_id: int, columns: tuple[str, ...], order: ChunkOrder | None) -> None:
         self.rt, self.ticket, self.dataset_id, self.columns, self.order = rt, ticket, dataset_id, columns, order
+        self.recorded = 0  # chunks the log holds as staged
 
     def __call__(self, staged: int) -> bool:
+        before = self.recorded
         sent = retry_conflicts(lambda: self._record(staged))
         if sent is None:
             return False
         for step in sent:
             self.rt.send(self.ticket, step)
+        for n in range(before + 1, self.recorded + 1):
+            faults.hit("parse_file", "announced", n)
         return True
 
     def _record(self, staged: int) -> list[Step] | None:
         with write_tx(self.rt.engine) as conn:
-            locks.dataset_writes(conn, self.dataset_id)  # as apply_chunk: its log read and append stay one turn
+            # As apply_chunk, its log read and append are one turn at the dataset's lock; while a chunk
+            # holds it the parse reads on, and the next call records every chunk staged by then.
+            if not locks.try_dataset_writes(conn, self.dataset_id):
+                return []
             view = self.rt.views.load(conn, self.ticket)
             if view is None or view.terminal:
                 return None
             have = view.staging.chunks if view.staging is not None else 0
             if view.parsed is not None or staged <= have:
+                self.recorded = max(self.recorded, have)
                 return []  # a second delivery of the parse got here first: the same chunks, announced
             after = tuple(self.order.after[have:staged]) if self.order is not None else ()
             event = ChunksStaged(
@@ -119,6 +127,7 @@ class _Announce:
                 parallel=self.order.parallel if self.order is not None else 1, after=after,
             )
             event_log.append(conn, self.ticket, view.seq, [event])
+        self.recorded = staged
         return new_steps(view, fold([event], view))
 
 
@@ -146,10 +155,8 @@ def _stage(
             chunks += 1
             batch = []
             faults.hit("parse_file", "staged", chunks)
-            if announce is not None:
-                if not announce(chunks):
-                    return None
-                faults.hit("parse_file", "announced", chunks)
+            if announce is not None and not announce(chunks):
+                return None
     if batch:
         _write(rt, ticket_uuid, chunks, ParsedChunk(total, batch), order, keys)
         total += len(batch)

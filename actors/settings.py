@@ -47,7 +47,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     apply_parallel: int | None = None
     # Atomic imports and dry runs (no error threshold) apply chunks while the file is still read:
     # their rows reach the dataset only at finalize, so a file refused late leaves nothing written.
-    parse_overlap: bool = True
+    # Unset: on when scaled (the parse runs beside the applies of other processes); off embedded,
+    # where one process's threads take turns at the interpreter and it measured no faster.
+    parse_overlap: bool | None = None
     max_upload_bytes: int = 50 * MB
     max_form_parts: int = 32
     max_form_field_bytes: int = 64 * 1024
@@ -100,6 +102,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.apply_parallel is not None:
             return max(1, self.apply_parallel)
         return 1 if self.embedded else max(2, self.worker_processes)
+
+    @property
+    def resolved_parse_overlap(self) -> bool:
+        """Whether atomic imports and dry runs apply chunks while their file is still read."""
+        return not self.embedded if self.parse_overlap is None else self.parse_overlap
 
     @property
     def embedded(self) -> bool:

@@ -48,6 +48,15 @@ def dataset_writes(conn: sa.Connection, dataset_id: int) -> None:
     _xact_lock(conn, _DATASET_WRITES | (dataset_id & 0xFFFFFFFF))
 
 
+def try_dataset_writes(conn: sa.Connection, dataset_id: int) -> bool:
+    """Take the dataset's write turn only if no one holds it now (SQLite: the write transaction
+    already holds its one lock); False: someone is writing, come back later."""
+    if not _postgres(conn):
+        return True
+    key = _DATASET_WRITES | (dataset_id & 0xFFFFFFFF)
+    return bool(conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(CAST(:k AS bigint))"), {"k": key}).scalar())
+
+
 @contextmanager
 def webhook_delivery(engine: sa.Engine, ticket: int) -> Iterator[bool]:
     """Try to claim the delivery of a ticket's callback across workers: yields whether we hold it.

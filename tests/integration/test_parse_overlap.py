@@ -150,6 +150,7 @@ def test_a_file_refused_at_its_end_after_chunks_were_applied_leaves_nothing_writ
     before = h.records("acme")
     path = _file(tmp_path, tail='nobody@example.com,"a name whose quote never closes,30,1.00,true,2024-01-01\r\n')
     fields = {"dry_run": "true"} if policy == "dry_run" else {"policy": policy}
+    _overlap(h, True)
     h.worker.worker.pause()
     try:
         ticket = int(h.upload(token, path, dataset="contacts", mode="update", **fields).json()["id"])
