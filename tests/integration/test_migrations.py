@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -32,6 +33,7 @@ from tests.support import CONTACTS_SCHEMA, Harness, contacts, upgrade_to, write_
 # schema, and a database without alembic_version has it. Tables and columns added since come in later revisions.
 BEFORE_MIGRATIONS = ("tenants", "credentials", "datasets", "tickets", "events", "records", "staged", "batches")
 ADDED_COLUMNS = {("tickets", "secret_callback"), ("staged", "base")}  # 0004, 0005
+DROPPED_KEYS = {("records", "dataset_id"), ("staged", "ticket")}  # 0006: foreign keys of row tables
 
 
 def _before_migrations() -> sa.MetaData:
@@ -43,7 +45,11 @@ def _before_migrations() -> sa.MetaData:
 
 
 def _added_since(diff: Any) -> bool:
-    """A difference that is one of the columns later revisions add to a table from before migrations."""
+    """A difference that later revisions make to a table from before migrations: a column they add,
+    a foreign key they drop."""
+    if isinstance(diff, tuple) and diff[0] == "remove_fk":
+        fk = diff[1]
+        return (fk.table.name, *fk.column_keys) in DROPPED_KEYS
     return isinstance(diff, tuple) and diff[0] == "add_column" and (diff[2], diff[3].name) in ADDED_COLUMNS
 
 
@@ -229,5 +235,40 @@ def test_rows_staged_before_0005_take_their_records_as_they_are_at_the_upgrade_a
         with write_tx(engine) as conn:
             conn.execute(tables.records.update().where(tables.records.c.key == "old").values(data='{"n":9}'))
             assert records.stale_staging(conn, dataset.id, ticket) == (1, "old")
+    finally:
+        engine.dispose()
+
+
+def test_0006_drops_the_row_tables_foreign_keys_and_keeps_their_rows(db_url: str) -> None:
+    """Given records, staging and before-images at revision 0005 (with their foreign keys), the upgrade
+    drops the keys (SQLite by rebuilding each table) and every row, id and index survives it."""
+    engine = make_engine(db_url, upgrade=False)
+    try:
+        with write_tx(engine) as conn:
+            upgrade_to(conn, "0005")
+            assert {t: sa.inspect(conn).get_foreign_keys(t) != [] for t in ("records", "staged", "before_images")} == {
+                "records": True, "staged": True, "before_images": True}
+            create_tenant(conn, "acme")
+            tenant = catalog.tenant_by_name(conn, "acme")
+            assert tenant is not None
+            dataset, _ = catalog.put_dataset(conn, tenant.id, "contacts", parse_schema(CONTACTS_SCHEMA), now())
+            ticket = catalog.insert_ticket(
+                conn, uuid=str(uuid.uuid4()), tenant_id=tenant.id, dataset_id=dataset.id, dialect="native",
+                dedup_key=None, has_callback=False, secret_uri=None, at=now(),
+            )
+            conn.execute(tables.records.insert(), [
+                {"dataset_id": dataset.id, "key": f"k{i}", "uuid": f"u{i}", "data": f'{{"n":{i}}}', "ticket": ticket} for i in range(50)
+            ])
+            conn.execute(tables.staged.insert().values(ticket=ticket, key="s", uuid="us", data="{}", base=None))
+            conn.execute(tables.before_images.insert().values(ticket=ticket, key="k1", uuid="u1", data='{"n":0}', prev_ticket=None))
+            before = {t: list(conn.execute(sa.text(f"SELECT * FROM {t} ORDER BY key"))) for t in ("records", "staged", "before_images")}
+        assert migrations.upgrade(engine) == ("0005", migrations.head())
+        with read_tx(engine) as conn:
+            inspector = sa.inspect(conn)
+            assert [inspector.get_foreign_keys(t) for t in ("records", "staged", "before_images")] == [[], [], []]
+            assert {t: list(conn.execute(sa.text(f"SELECT * FROM {t} ORDER BY key"))) for t in before} == before
+        assert _differences(engine) == []
+        with write_tx(engine) as conn, pytest.raises(sa.exc.IntegrityError), conn.begin_nested():  # the unique key holds
+            conn.execute(tables.records.insert().values(dataset_id=dataset.id, key="k1", uuid="x", data="{}"))
     finally:
         engine.dispose()
