@@ -74,19 +74,22 @@ def run(rt: Runtime, ticket: int, _chunk: int | None = None) -> None:
         parallel=order.parallel if order else 1, after=tuple(order.after) if order else (),
     )
 
-    def record() -> bool:
+    def record() -> list[Step] | None:
         with write_tx(rt.engine) as conn:
             locks.dataset_writes(conn, dataset.id)  # chunks staged so far may be being applied
             now_view = rt.views.load(conn, ticket)
             if now_view is None or now_view.terminal or now_view.parsed is not None:
-                return False  # ended meanwhile, or a second delivery of this step recorded it first
+                return None  # ended meanwhile, or a second delivery of this step recorded it first
             event_log.append(conn, ticket, now_view.seq, [event])
-        return True
+        # what FileParsed made due (chunks applied while the file was read are in flight already)
+        return new_steps(now_view, fold([event], now_view))
 
-    if not retry_conflicts(record):
+    owed = retry_conflicts(record)
+    if owed is None:
         return
     faults.hit("parse_file", "after_commit")
-    rt.drive(ticket)
+    for step in owed:
+        rt.send(ticket, step)
 
 
 class _Announce:

@@ -32,6 +32,7 @@ from events.projections import (
 )
 from events.types import (
     ChunkApplied,
+    ChunksStaged,
     FileParsed,
     FileStored,
     ImportSpec,
@@ -167,6 +168,33 @@ def test_one_after_another_without_after_as_before() -> None:
     assert due_chunks(v) == [0]
     v = apply(v, ChunkApplied(at=AT, chunk=0, first=0, runs=(("c", 10),)))
     assert due_chunks(v) == [1] and new_steps(view(file=STORED, parsed=one), v) == [Step(APPLY, 1)]
+
+
+def test_chunks_staged_while_the_file_is_read_are_applied_meanwhile_and_finalize_waits_for_file_parsed() -> None:
+    """Parse still owed (it reads on), the staged chunks due in their turn; nothing sent twice."""
+    def staged(n: int, after: tuple[int, ...] = ()) -> ChunksStaged:
+        return ChunksStaged(at=AT, chunks=n, columns=("email",), after=after)
+
+    def chunk(k: int) -> ChunkApplied:
+        return ChunkApplied(at=AT, chunk=k, first=10 * k, runs=(("c", 10),))
+
+    start = view(file=STORED)
+    one = apply(start, staged(1))
+    assert stage(one) == "stored" and one.state == "processing"
+    assert steps(one) == [Step(PARSE), Step(APPLY, 0)] and new_steps(start, one) == [Step(APPLY, 0)]
+    applied = apply(one, chunk(0))
+    assert steps(applied) == [Step(PARSE)] and new_steps(one, applied) == []  # caught up: waits for the parse
+    two = apply(applied, staged(2))
+    assert new_steps(applied, two) == [Step(APPLY, 1)]
+    three = apply(two, staged(3))
+    assert new_steps(two, three) == []  # chunk 1 is in flight: 2 waits for it
+    done = apply(apply(three, chunk(1)), chunk(2))
+    assert steps(done) == [Step(PARSE)]  # every staged chunk applied, the file not read to its end
+    whole = apply(done, FileParsed(at=AT, total_rows=40, chunks=4, columns=("email",)))
+    assert new_steps(done, whole) == [Step(APPLY, 3)]
+    assert new_steps(whole, apply(whole, chunk(3))) == [Step(FINALIZE)]
+    side = apply(apply(start, staged(2, (-1, -1))), staged(3, (0,)))  # side by side: `after` grows with each event
+    assert side.staging is not None and side.staging.after == (-1, -1, 0)
 
 
 def test_a_chunk_applied_out_of_order_is_counted_once_and_its_outcomes_kept_in_row_order() -> None:
