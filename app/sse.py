@@ -1,4 +1,5 @@
-"""A ticket's log as Server-Sent Events: what is there, then each new event, until the terminal one."""
+"""A ticket's log as Server-Sent Events: what is there, then each new event, until the import (and
+any revert of it) has ended."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from app.concurrency import in_thread
 from app.errors import BadRequest
 from events import log as event_log
 from events.db import read_tx
-from events.types import TERMINAL_TYPES, event_type
+from events.types import event_type
 
 POLL_SECONDS = 0.2  # how often a follower looks for new events (one indexed read)
 KEEPALIVE_SECONDS = 15.0  # a comment line so proxies keep an idle stream open
@@ -28,9 +29,11 @@ def _read(rt: Runtime, ticket: int, after: int) -> list[event_log.StoredEvent]:
         return event_log.read(conn, ticket, after=after)
 
 
-def _already_ended(rt: Runtime, ticket: int, after: int) -> bool:
-    with read_tx(rt.engine) as conn:
-        return after > 0 and event_log.ended_by(conn, ticket, after)
+def _settled(rt: Runtime, ticket: int, seq: int) -> bool:
+    """Nothing more for a follower: the log holds nothing past `seq`, the import has ended and no
+    revert of it is under way (a revert asked for later shows when the follower resumes)."""
+    view = rt.view(ticket)
+    return view is None or (view.seq <= seq and view.terminal and not view.reverting)
 
 
 def message(stored: event_log.StoredEvent) -> ServerSentEventMessage:
@@ -40,20 +43,19 @@ def message(stored: event_log.StoredEvent) -> ServerSentEventMessage:
 
 
 async def event_stream(rt: Runtime, ticket: int, after: int = 0) -> AsyncIterator[ServerSentEventMessage]:
-    """Events with seq > after, then new ones as they are appended; ends after the terminal event."""
-    if await in_thread(_already_ended, rt, ticket, after):
-        return  # resumed past the end: nothing more will come
+    """Events with seq > after, then new ones as they are appended; ends once the import has ended
+    and any revert asked for has ended too (after its terminal event, or the revert's last)."""
     seq = after
     quiet_since = time.monotonic()
+    first = True
     while True:
         stored = await in_thread(_read, rt, ticket, seq)
-        ended = False
         for item in stored:
             yield message(item)
             seq = item.seq
-            ended = ended or event_type(item.event) in TERMINAL_TYPES
-        if ended:
+        if (stored or first) and await in_thread(_settled, rt, ticket, seq):
             return
+        first = False
         if stored:
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:

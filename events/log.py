@@ -151,11 +151,3 @@ def expired_files(conn: sa.Connection, cutoff: datetime, limit: int = 100) -> li
         .limit(limit)
     )
     return list(conn.execute(query).scalars())
-
-
-def ended_by(conn: sa.Connection, ticket: int, seq: int) -> bool:
-    """Whether the ticket's log has a terminal event at or before `seq`."""
-    query = sa.select(events.c.seq).where(
-        events.c.ticket == ticket, events.c.seq <= seq, events.c.type.in_(TERMINAL_TYPES)
-    )
-    return conn.execute(query.limit(1)).first() is not None

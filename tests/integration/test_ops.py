@@ -166,6 +166,24 @@ def test_the_log_as_json_and_as_a_resumable_event_stream(ops: Harness, tmp_path:
     assert past_the_end.status_code == 200 and sse(past_the_end.text) == []
 
 
+def test_a_revert_asked_for_after_the_end_is_streamed_to_a_follower_that_resumes(ops: Harness, tmp_path: Path) -> None:
+    """The stream ended at import_completed; a revert asked for later is in the stream resumed after
+    that event's id, which ends again once the revert has (import_reverted)."""
+    auth = setup(ops)
+    op = {**operator_auth(ops), "Accept": "text/event-stream"}
+    ticket = submit(ops, auth, write_csv(tmp_path / "a.csv", contacts(1200)))
+    ops.wait(ticket)
+    first = sse(ops.client.get(f"/ops/imports/{ticket}/events", headers=op).text)
+    assert first[-1]["event"] == "import_completed"
+    assert ops.client.post(f"/imports/{ticket}/revert", headers=auth).status_code == 202
+    wait_for(ops.rt, ticket, lambda v: v.state == "reverted", "the revert to end")
+    later = sse(ops.client.get(f"/ops/imports/{ticket}/events", headers={**op, "Last-Event-ID": first[-1]["id"]}).text)
+    kinds = [m["event"] for m in later]
+    assert kinds[0] == "revert_requested" and kinds[-1] == "import_reverted" and "revert_chunk_applied" in kinds, kinds
+    assert [int(m["id"]) for m in later] == list(range(int(first[-1]["id"]) + 1, int(later[-1]["id"]) + 1))
+    assert sse(ops.client.get(f"/ops/imports/{ticket}/events", headers={**op, "Last-Event-ID": later[-1]["id"]}).text) == []
+
+
 def test_export_then_import_reproduces_every_status_byte_for_byte(ops: Harness, tmp_path: Path) -> None:
     acme = setup(ops, "acme")
     globex = setup(ops, "globex")
