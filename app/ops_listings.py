@@ -37,7 +37,7 @@ def describe(ev: AnyEvent) -> str:
         case "file_parsed":
             return f"{d['total_rows']} rows in {d['chunks']} chunk(s)"
         case "chunks_staged":
-            return f"chunks 0-{d['chunks'] - 1} staged, the file still being read"
+            return f"{d['chunks']} chunk(s) staged so far, the file still being read"
         case "chunk_applied":
             assert isinstance(ev, ChunkApplied)
             runs = " ".join(f"{o}={n}" for o, n in ev.runs)

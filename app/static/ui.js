@@ -170,7 +170,7 @@ function eventDetail(e) {
       return `${e.spec.mode || "update"} into ${e.spec.dataset}, ${e.spec.policy || "partial"} policy${e.spec.dry_run ? ", dry run" : ""}`;
     case "file_stored": return `${e.filename || "file"}: ${num(e.size)} bytes, ${e.format.toUpperCase()}`;
     case "file_parsed": return `${num(e.total_rows)} rows in ${num(e.chunks)} chunk${e.chunks === 1 ? "" : "s"}`;
-    case "chunks_staged": return `chunks 1-${num(e.chunks)} read, the rest of the file still being read`;
+    case "chunks_staged": return `${num(e.chunks)} chunk${e.chunks === 1 ? "" : "s"} read so far, the rest of the file still being read`;
     case "chunk_applied": {
       const totals = {};
       let rows = 0;
