@@ -129,6 +129,20 @@ def test_events_round_trip_and_old_payloads_still_fold() -> None:
     assert msgspec.json.decode(encode_event(ev))["type"] == "chunk_applied"
 
 
+def test_chunks_staged_as_stored_folds_into_chunks_applied_before_the_file_is_parsed() -> None:
+    """The stored shape of chunks_staged (kept as a sample: a tag or field type never changes)."""
+    staged = [
+        decode_event(b'{"type":"chunks_staged","at":"2026-01-01T00:00:02Z","chunks":1,"columns":["email","age"],"parallel":2,"after":[-1]}'),
+        decode_event(b'{"type":"chunks_staged","at":"2026-01-01T00:00:03Z","chunks":3,"columns":["email","age"],"parallel":2,"after":[-1,0]}'),
+    ]
+    v = view_of([*started("atomic"), *staged, ChunkApplied(at=at(4), chunk=0, first=0, runs=(("c", 10),))])
+    assert v.staging is not None and (v.staging.chunks, v.staging.after, v.staging.columns) == (3, (-1, -1, 0), ("email", "age"))
+    assert v.state == "processing" and v.parsed is None and v.total_rows is None and v.percentage == 0
+    assert (v.created, v.rows_seen, v.staged_rows) == (10, 10, 10)
+    assert next_step(v) == Step(PARSE)  # the file is still read
+    assert msgspec.json.decode(encode_event(staged[0]))["type"] == "chunks_staged"
+
+
 def test_failed_existing_rows_are_counted_and_old_logs_fold_without_them() -> None:
     req = ImportRequested(at=at(0), tenant="t", spec=ImportSpec(dataset="d"), uuid="u")
     new = ChunkApplied(
