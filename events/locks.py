@@ -28,6 +28,13 @@ def _xact_lock(conn: sa.Connection, key: int) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(CAST(:k AS bigint))"), {"k": key})
 
 
+def _try_xact_lock(conn: sa.Connection, key: int) -> bool:
+    """Take the lock only if it is free now (SQLite: the write transaction already holds its one lock)."""
+    if not _postgres(conn):
+        return True
+    return bool(conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(CAST(:k AS bigint))"), {"k": key}).scalar())
+
+
 def schema_change(conn: sa.Connection) -> None:
     """Take turns at creating or upgrading the schema (replicas that start together)."""
     _xact_lock(conn, SCHEMA)
@@ -45,16 +52,18 @@ def dataset_writes(conn: sa.Connection, dataset_id: int) -> None:
     row created (READ COMMITTED lets the second writer's upsert turn into an update unseen), and an
     update merged over a stale read loses the other writer's fields.
     """
-    _xact_lock(conn, _DATASET_WRITES | (dataset_id & 0xFFFFFFFF))
+    _xact_lock(conn, _dataset_key(dataset_id))
 
 
 def try_dataset_writes(conn: sa.Connection, dataset_id: int) -> bool:
-    """Take the dataset's write turn only if no one holds it now (SQLite: the write transaction
-    already holds its one lock); False: someone is writing, come back later."""
-    if not _postgres(conn):
-        return True
-    key = _DATASET_WRITES | (dataset_id & 0xFFFFFFFF)
-    return bool(conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(CAST(:k AS bigint))"), {"k": key}).scalar())
+    """Take the dataset's write turn (as dataset_writes) only if no one holds it now; False:
+    someone is writing, come back later."""
+    return _try_xact_lock(conn, _dataset_key(dataset_id))
+
+
+def _dataset_key(dataset_id: int) -> int:
+    """The lock of "a chunk is deciding and writing records of dataset N"."""
+    return _DATASET_WRITES | (dataset_id & 0xFFFFFFFF)
 
 
 @contextmanager
