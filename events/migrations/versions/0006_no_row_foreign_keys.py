@@ -32,9 +32,10 @@ def _tables(with_keys: bool) -> dict[str, sa.Table]:
     sa.Table("datasets", meta, sa.Column("id", BigId, primary_key=True))
     sa.Table("tickets", meta, sa.Column("id", BigId, primary_key=True))
 
-    def key(parent: str) -> list[sa.ForeignKeyConstraint]:
-        column = "dataset_id" if parent == "datasets" else "ticket"
-        return [sa.ForeignKeyConstraint([column], [f"{parent}.id"], ondelete="CASCADE")] if with_keys else []
+    keys = {
+        table: [sa.ForeignKeyConstraint([column], [f"{parent}.id"], ondelete="CASCADE")] if with_keys else []
+        for table, column, parent in KEYS
+    }
 
     return {
         "records": sa.Table(
@@ -46,7 +47,7 @@ def _tables(with_keys: bool) -> dict[str, sa.Table]:
             sa.Column("data", sa.Text(), nullable=False),
             sa.Column("ticket", sa.BigInteger(), nullable=True),
             sa.UniqueConstraint("dataset_id", "key", name="uq_records_key"),
-            *key("datasets"),
+            *keys["records"],
         ),
         "staged": sa.Table(
             "staged", meta,
@@ -56,7 +57,7 @@ def _tables(with_keys: bool) -> dict[str, sa.Table]:
             sa.Column("data", sa.Text(), nullable=False),
             sa.Column("base", sa.Text(), nullable=True),
             sa.PrimaryKeyConstraint("ticket", "key", name="pk_staged"),
-            *key("tickets"),
+            *keys["staged"],
         ),
         "before_images": sa.Table(
             "before_images", meta,
@@ -66,7 +67,7 @@ def _tables(with_keys: bool) -> dict[str, sa.Table]:
             sa.Column("data", sa.Text(), nullable=True),
             sa.Column("prev_ticket", sa.BigInteger(), nullable=True),
             sa.PrimaryKeyConstraint("ticket", "key", name="pk_before_images"),
-            *key("tickets"),
+            *keys["before_images"],
         ),
     }
 
