@@ -207,6 +207,19 @@ def test_serve_and_worker_migrate_in_a_short_lived_process_and_never_load_alembi
     assert (again.returncode, again.stdout) == (0, "False\n")  # at head: one read, no process started
 
 
+def _dataset_and_ticket(conn: sa.Connection) -> tuple[catalog.DatasetRow, int]:
+    """A tenant's dataset and an import into it, made through the catalog at an older revision."""
+    create_tenant(conn, "acme")
+    tenant = catalog.tenant_by_name(conn, "acme")
+    assert tenant is not None
+    dataset, _ = catalog.put_dataset(conn, tenant.id, "contacts", parse_schema(CONTACTS_SCHEMA), now())
+    ticket = catalog.insert_ticket(
+        conn, uuid=str(uuid.uuid4()), tenant_id=tenant.id, dataset_id=dataset.id, dialect="native",
+        dedup_key=None, has_callback=False, secret_uri=None, at=now(),
+    )
+    return dataset, ticket
+
+
 def test_rows_staged_before_0005_take_their_records_as_they_are_at_the_upgrade_as_base(db_url: str) -> None:
     """Given an atomic import's staging at revision 0004 (one key with a record, one without), the upgrade
     fills staged.base from the records: the import is not refused for what it could not have recorded,
@@ -215,14 +228,7 @@ def test_rows_staged_before_0005_take_their_records_as_they_are_at_the_upgrade_a
     try:
         with write_tx(engine) as conn:
             upgrade_to(conn, "0004")
-            create_tenant(conn, "acme")
-            tenant = catalog.tenant_by_name(conn, "acme")
-            assert tenant is not None
-            dataset, _ = catalog.put_dataset(conn, tenant.id, "contacts", parse_schema(CONTACTS_SCHEMA), now())
-            ticket = catalog.insert_ticket(
-                conn, uuid=str(uuid.uuid4()), tenant_id=tenant.id, dataset_id=dataset.id, dialect="native",
-                dedup_key=None, has_callback=False, secret_uri=None, at=now(),
-            )
+            dataset, ticket = _dataset_and_ticket(conn)
             conn.execute(tables.records.insert().values(dataset_id=dataset.id, key="old", uuid="u0", data='{"n":1}'))
             conn.execute(sa.text("INSERT INTO staged (ticket, key, uuid, data) VALUES (:t, :k, :u, :d)"), [
                 {"t": ticket, "k": "old", "u": "u1", "d": '{"n":2}'}, {"t": ticket, "k": "new", "u": "u2", "d": '{"n":3}'},
@@ -248,14 +254,7 @@ def test_0006_drops_the_row_tables_foreign_keys_and_keeps_their_rows(db_url: str
             upgrade_to(conn, "0005")
             assert {t: sa.inspect(conn).get_foreign_keys(t) != [] for t in ("records", "staged", "before_images")} == {
                 "records": True, "staged": True, "before_images": True}
-            create_tenant(conn, "acme")
-            tenant = catalog.tenant_by_name(conn, "acme")
-            assert tenant is not None
-            dataset, _ = catalog.put_dataset(conn, tenant.id, "contacts", parse_schema(CONTACTS_SCHEMA), now())
-            ticket = catalog.insert_ticket(
-                conn, uuid=str(uuid.uuid4()), tenant_id=tenant.id, dataset_id=dataset.id, dialect="native",
-                dedup_key=None, has_callback=False, secret_uri=None, at=now(),
-            )
+            dataset, ticket = _dataset_and_ticket(conn)
             conn.execute(tables.records.insert(), [
                 {"dataset_id": dataset.id, "key": f"k{i}", "uuid": f"u{i}", "data": f'{{"n":{i}}}', "ticket": ticket} for i in range(50)
             ])
